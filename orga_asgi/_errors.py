@@ -1,0 +1,174 @@
+"""The one exception tree, and the one table that turns an error into a response.
+
+Stages raise typed errors; only :func:`describe` decides status, code and headers, so no
+stage builds an error response by hand. Messages are fixed strings chosen here: nothing an
+upstream or a caller sent can reach an error body.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = [
+    "Busy",
+    "ConfigurationError",
+    "CrossOriginForbidden",
+    "ErrorInfo",
+    "Forbidden",
+    "HTTPSRequired",
+    "MethodNotAllowed",
+    "OrgaError",
+    "PayloadTooLarge",
+    "RateLimited",
+    "RateLimiterUnavailable",
+    "RequestError",
+    "TooManyInFlight",
+    "Unauthorized",
+    "UpstreamAuthFailed",
+    "UpstreamError",
+    "UpstreamInvalidResponse",
+    "UpstreamRateLimited",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "describe",
+]
+
+
+class OrgaError(Exception):
+    """Root of every error orga-asgi raises."""
+
+
+class ConfigurationError(OrgaError, ValueError):
+    """The endpoint was configured wrongly; raised at construction, with a fix hint."""
+
+
+class RequestError(OrgaError):
+    """An error that ends a request with a JSON error response.
+
+    Args:
+        detail: text for the operator's logs (never sent to the caller, never a secret).
+        retry_after: seconds the caller should wait, sent as ``Retry-After`` when set.
+    """
+
+    def __init__(self, detail: str = "", *, retry_after: int | None = None) -> None:
+        super().__init__(detail or type(self).__name__)
+        self.retry_after = retry_after
+
+
+class Unauthorized(RequestError):
+    """The authorize hook returned ``None``."""
+
+
+class Forbidden(RequestError):
+    """Raise from an authorize hook to refuse a known caller (403 ``forbidden``)."""
+
+
+class HTTPSRequired(RequestError):
+    """The effective scheme of the request was not https."""
+
+
+class CrossOriginForbidden(RequestError):
+    """A browser asked from a site that is not allowed."""
+
+
+class MethodNotAllowed(RequestError):
+    """The route answers GET and POST (and OPTIONS preflights when CORS is on)."""
+
+
+class PayloadTooLarge(RequestError):
+    """The request body was larger than the route accepts."""
+
+
+class RateLimited(RequestError):
+    """A rate limit window of the caller is exhausted."""
+
+
+class TooManyInFlight(RequestError):
+    """The caller already has the maximum number of requests being minted."""
+
+
+class RateLimiterUnavailable(RequestError):
+    """The shared rate limit store failed and the policy is to deny."""
+
+
+class Busy(RequestError):
+    """Too many upstream exchanges are running in this process."""
+
+
+class UpstreamError(RequestError):
+    """Base of every failure of the Orga upstream."""
+
+
+class UpstreamAuthFailed(UpstreamError):
+    """Orga rejected the API key (401/403)."""
+
+
+class UpstreamRateLimited(UpstreamError):
+    """Orga rate limited this backend (429)."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """Orga did not answer within the deadline."""
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Orga was unreachable or failed (5xx) after retries."""
+
+
+class UpstreamInvalidResponse(UpstreamError):
+    """Orga answered 2xx with a body that does not follow the contract."""
+
+
+class ErrorInfo(NamedTuple):
+    """How one error class is shown to the caller."""
+
+    status: int
+    code: str
+    message: str
+
+
+_TABLE: dict[type[RequestError], ErrorInfo] = {
+    Unauthorized: ErrorInfo(401, "unauthorized", "Authentication is required."),
+    Forbidden: ErrorInfo(403, "forbidden", "You are not allowed to request client secrets."),
+    HTTPSRequired: ErrorInfo(403, "https_required", "This endpoint is served over HTTPS only."),
+    CrossOriginForbidden: ErrorInfo(
+        403, "cross_origin_forbidden", "Cross-origin requests are not allowed."
+    ),
+    MethodNotAllowed: ErrorInfo(405, "method_not_allowed", "Use GET or POST."),
+    PayloadTooLarge: ErrorInfo(413, "payload_too_large", "The request body is too large."),
+    RateLimited: ErrorInfo(429, "rate_limited", "Too many requests; retry later."),
+    TooManyInFlight: ErrorInfo(
+        429, "too_many_in_flight", "Too many requests in flight for this caller."
+    ),
+    RateLimiterUnavailable: ErrorInfo(
+        503, "rate_limiter_unavailable", "The rate limiter is unavailable; retry later."
+    ),
+    Busy: ErrorInfo(503, "busy", "The server is busy; retry later."),
+    UpstreamAuthFailed: ErrorInfo(
+        502, "upstream_auth_failed", "The realtime provider rejected this server's credentials."
+    ),
+    UpstreamRateLimited: ErrorInfo(
+        503, "upstream_rate_limited", "The realtime provider is rate limiting; retry later."
+    ),
+    UpstreamTimeout: ErrorInfo(504, "upstream_timeout", "The realtime provider timed out."),
+    UpstreamUnavailable: ErrorInfo(
+        502, "upstream_unavailable", "The realtime provider is unavailable."
+    ),
+    UpstreamInvalidResponse: ErrorInfo(
+        502, "upstream_invalid_response", "The realtime provider sent an invalid response."
+    ),
+}
+
+INTERNAL_ERROR = ErrorInfo(500, "internal_error", "Internal server error.")
+
+
+def describe(exc: BaseException) -> ErrorInfo:
+    """Return the status, code and message the caller sees for ``exc``.
+
+    Subclasses of a mapped class inherit its row; anything unmapped is an internal error.
+    """
+    for cls in type(exc).__mro__:
+        info = _TABLE.get(cls)  # type: ignore[call-overload]
+        if info is not None:
+            return info
+    return INTERNAL_ERROR
