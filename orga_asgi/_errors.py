@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = [
+    "INTERNAL_ERROR",
     "Busy",
     "ConfigurationError",
     "CrossOriginForbidden",
@@ -168,7 +169,7 @@ def describe(exc: BaseException) -> ErrorInfo:
     Subclasses of a mapped class inherit its row; anything unmapped is an internal error.
     """
     for cls in type(exc).__mro__:
-        info = _TABLE.get(cls)  # type: ignore[call-overload]
+        info = _TABLE.get(cls)
         if info is not None:
             return info
     return INTERNAL_ERROR

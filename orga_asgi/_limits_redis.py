@@ -1,0 +1,278 @@
+"""Shared rate limit windows in Redis or Valkey, through limits' async storage with redis-py.
+
+One round trip per window checked. ``limits``' strategies answer ``hit()`` with a bool, and the
+remaining count and reset time of the RateLimit headers would cost a second round trip
+(``get_window_stats()``). So the storage is limits' own (``RedisStorage``,
+``implementation="redispy"``: URI parsing, cluster and sentinel wiring, key prefix), and on
+that storage's own redis-py client this module registers two small Lua scripts. Each performs
+limits' acquire on limits' key layout (the moving-window list of timestamps, newest first; the
+sliding window counter's ``{key}`` and ``{key}/-1`` pair) and returns, in the same reply,
+whether the hit was counted, the count in the window and the time until the window frees a
+unit. On the success path a window costs exactly one ``EVALSHA``; a refusal costs the same and
+stops the check. A memory-side estimate would be wrong as soon as a second process shares the
+window, which is the point of a shared store.
+
+Differences from limits' scripts: the moving window reads the time from Redis (``TIME``) rather
+than from each client, so hosts with skewed clocks still share one window; amounts are always 1.
+
+Failures of the store (refused connection, timeout, error reply, no asyncio loop) never escape
+as such: the ``on_storage_error`` policy answers instead (per-process memory fallback, deny
+with 503, or allow). The first failure logs one WARNING and marks the store down; while down,
+requests take the policy at once and a single request at a time re-probes the store, after a
+backoff that doubles up to a cap. When a probe answers, one INFO line marks the switch back.
+Socket timeouts default to one second; ``?socket_timeout=`` in the URI overrides them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import suppress
+from math import ceil
+from typing import TYPE_CHECKING, Any, cast
+
+from ._errors import RateLimiterUnavailable
+from ._limits_memory import MemoryWindow, Outcome, sliding_reset, sliding_wait
+
+if TYPE_CHECKING:
+    from limits.aio.storage import RedisStorage
+
+    from ._limits_config import StorageTarget, Window
+
+__all__ = ["SharedStore"]
+
+_TIMEOUT = 1.0
+
+MOVING_WINDOW_LUA = """
+local limit = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local cutoff = now - expiry
+local entry = redis.call('LINDEX', KEYS[1], limit - 1)
+if entry and tonumber(entry) >= cutoff then
+    return {0, 0, math.ceil((tonumber(entry) - cutoff) * 1000)}
+end
+redis.call('LPUSH', KEYS[1], now)
+redis.call('LTRIM', KEYS[1], 0, limit - 1)
+redis.call('EXPIRE', KEYS[1], expiry)
+local low = 0
+local high = redis.call('LLEN', KEYS[1]) - 1
+local oldest = tonumber(redis.call('LINDEX', KEYS[1], high))
+if oldest >= cutoff then
+    low = high
+else
+    while high - low > 1 do
+        local mid = math.floor((low + high) / 2)
+        if tonumber(redis.call('LINDEX', KEYS[1], mid)) >= cutoff then
+            low = mid
+        else
+            high = mid
+        end
+    end
+    oldest = tonumber(redis.call('LINDEX', KEYS[1], low))
+end
+return {1, limit - low - 1, math.ceil((oldest - cutoff) * 1000)}
+"""
+
+# limits' acquire_sliding_window.lua (times in milliseconds), returning its counters.
+SLIDING_WINDOW_LUA = """
+local limit = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2]) * 1000
+local current_ttl = tonumber(redis.call('pttl', KEYS[2]))
+if current_ttl > 0 and current_ttl < expiry then
+    redis.call('rename', KEYS[2], KEYS[1])
+    redis.call('set', KEYS[2], 0, 'PX', current_ttl + expiry)
+end
+local previous_count = tonumber(redis.call('get', KEYS[1])) or 0
+local previous_ttl = math.max(0, tonumber(redis.call('pttl', KEYS[1])) or 0)
+local current_count = tonumber(redis.call('get', KEYS[2])) or 0
+current_ttl = math.max(0, tonumber(redis.call('pttl', KEYS[2])) or 0)
+local weighted = math.floor(previous_count * previous_ttl / expiry) + current_count
+if weighted + 1 > limit then
+    return {0, previous_count, previous_ttl, current_count, current_ttl}
+end
+if redis.call('exists', KEYS[2]) == 1 then
+    redis.call('incrby', KEYS[2], 1)
+else
+    redis.call('set', KEYS[2], 1, 'PX', expiry * 2)
+    current_ttl = expiry * 2
+end
+return {1, previous_count, previous_ttl, current_count + 1, current_ttl}
+"""
+
+
+class SharedStore:
+    """The shared windows, with the ``on_storage_error`` policy around every call.
+
+    Args:
+        target: the validated storage URI.
+        key_prefix: prefix of every key (limits' ``key_prefix``).
+        sliding: use the sliding window counter instead of the moving window.
+        on_error: ``fallback``, ``deny`` or ``allow``.
+        backoff: (first, largest) delay in seconds between probes of a failed store.
+        clock: monotonic seconds.
+        logger: where the WARNING on failure and the INFO on recovery go.
+    """
+
+    def __init__(
+        self,
+        target: StorageTarget,
+        *,
+        key_prefix: str,
+        sliding: bool,
+        on_error: str,
+        backoff: tuple[float, float],
+        clock: Callable[[], float],
+        logger: logging.Logger,
+    ) -> None:
+        self._target = target
+        self._prefix = key_prefix
+        self._sliding = sliding
+        self._on_error = on_error
+        self._backoff_first, self._backoff_max = backoff
+        self._clock = clock
+        self._logger = logger
+        self._storage: RedisStorage | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._script: Any = None
+        self._down = False
+        self._probing = False
+        self._delay = 0.0
+        self._next_probe = 0.0
+
+    async def hit(
+        self, namespace: str, window: Window, ident: str, fallback: MemoryWindow[Any]
+    ) -> Outcome | None:
+        """Count one hit in the shared window, or follow the policy if the store fails.
+
+        Returns:
+            The outcome, or ``None`` when the store is down and the policy is ``allow``.
+
+        Raises:
+            RateLimiterUnavailable: the store is down and the policy is ``deny``.
+        """
+        probe = False
+        if self._down:
+            if self._probing or self._clock() < self._next_probe:
+                return self._degraded(fallback, ident)
+            self._probing = probe = True
+        try:
+            outcome = await self._call(namespace, window, ident)
+        except Exception as exc:  # any store failure goes to the policy, never to a 500
+            self._failed(exc, probe)
+            return self._degraded(fallback, ident)
+        finally:
+            if probe:
+                self._probing = False
+        if probe:
+            self._down = False
+            self._logger.info("Shared rate limit store %s answers again", self._target.redacted)
+        return outcome
+
+    async def _call(self, namespace: str, window: Window, ident: str) -> Outcome:
+        script = self._connect()
+        key = f"LIMITER/{namespace}/{ident}{window.key_tail}"
+        if not self._sliding:
+            allowed, remaining, reset_ms = await script(
+                keys=[f"{self._prefix}:{key}"], args=[window.limit, window.expiry]
+            )
+            return Outcome(bool(allowed), int(remaining), int(reset_ms) / 1000)
+        current = f"{self._prefix}:{{{key}}}"
+        allowed, prev, prev_ttl, curr, curr_ttl = await script(
+            keys=[f"{current}/-1", current], args=[window.limit, window.expiry]
+        )
+        expiry = window.expiry
+        prev_s, roll_in = int(prev_ttl) / 1000, max(0.0, int(curr_ttl) / 1000 - expiry)
+        if not allowed:
+            # Same arithmetic as the memory counter: when the weighted count leaves room.
+            wait = sliding_wait(window.limit, expiry, int(prev), prev_s, int(curr), roll_in)
+            return Outcome(False, 0, wait)
+        remaining = window.limit - (int(prev) * int(prev_ttl) // (expiry * 1000) + int(curr))
+        reset = sliding_reset(expiry, int(prev), prev_s, int(curr), roll_in)
+        return Outcome(True, max(0, remaining), reset)
+
+    def _connect(self) -> Any:
+        """The script on limits' storage, created lazily on the running loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            # redis-py is asyncio-only; under trio the policy answers instead.
+            raise RuntimeError("the shared store needs asyncio; trio is not supported") from None
+        if self._storage is not None and self._loop is loop:
+            return self._script
+        # Imported here: redis-py is optional and slow to import.
+        from limits.aio.storage.redis.redispy import RedispyBridge
+        from limits.storage import storage_from_string
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        options: dict[str, Any] = {
+            "socket_timeout": _TIMEOUT,
+            "socket_connect_timeout": _TIMEOUT,
+            # One immediate retry (a stale pooled connection after a restart), not redis-py's
+            # default of ten with backoff: the policy answers faster than a slow retry loop.
+            "retry": Retry(NoBackoff(), 1),
+        }
+        storage = cast(
+            "RedisStorage",
+            storage_from_string(
+                self._target.uri, implementation="redispy", key_prefix=self._prefix, **options
+            ),
+        )
+        client = cast(RedispyBridge, storage.bridge).get_connection()
+        source = SLIDING_WINDOW_LUA if self._sliding else MOVING_WINDOW_LUA
+        self._script = client.register_script(source.encode())
+        # A storage made on another loop is unusable here; dropped, not awaited on this loop.
+        self._storage, self._loop = storage, loop
+        return self._script
+
+    def _failed(self, exc: Exception, probe: bool) -> None:
+        now = self._clock()
+        if not self._down:
+            self._down = True
+            self._delay = self._backoff_first
+            self._next_probe = now + self._delay
+            action = {
+                "fallback": "limiting per process in memory until it answers",
+                "deny": "refusing requests with 503 until it answers",
+                "allow": "letting requests through unlimited until it answers",
+            }[self._on_error]
+            self._logger.warning(
+                "Shared rate limit store %s failed (%s); %s",
+                self._target.redacted,
+                self._describe(exc),
+                action,
+            )
+        elif probe:
+            self._delay = min(self._delay * 2, self._backoff_max)
+            self._next_probe = now + self._delay
+            self._logger.debug("Shared rate limit store still failing (%s)", self._describe(exc))
+
+    def _describe(self, exc: Exception) -> str:
+        text = f"{type(exc).__name__}: {exc}"[:300]
+        secret = self._target.secret
+        return text.replace(secret, "***") if secret else text
+
+    def _degraded(self, fallback: MemoryWindow[Any], ident: str) -> Outcome | None:
+        if self._on_error == "fallback":
+            return fallback.hit(ident)
+        if self._on_error == "allow":
+            return None
+        wait = max(1, ceil(self._next_probe - self._clock()))
+        raise RateLimiterUnavailable("shared rate limit store unavailable", retry_after=wait)
+
+    async def aclose(self) -> None:
+        """Close every client of the storage; the next hit opens a new one."""
+        storage, self._storage, self._script = self._storage, None, None
+        if storage is None:
+            return
+        bridge: Any = storage.bridge
+        clients = [bridge.storage, getattr(bridge, "storage_replica", None)]
+        sentinel = getattr(bridge, "sentinel", None)
+        clients.extend(getattr(sentinel, "sentinels", ()))
+        for client in clients:
+            if client is not None:
+                with suppress(Exception):  # closing a broken connection must not fail shutdown
+                    await client.aclose()

@@ -1,0 +1,46 @@
+"""Raw ASGI JSON responses with the route's security headers.
+
+The route answers a handful of small JSON bodies, so it writes ASGI messages directly
+instead of building framework response objects: the headers below are bytes built once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ._errors import ErrorInfo
+from ._types import Send
+
+__all__ = ["SECURITY_HEADERS", "error_body", "send_json", "success_body"]
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    (b"pragma", b"no-cache"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
+def success_body(payload: dict[str, Any]) -> bytes:
+    """Encode the 200 body (ASCII-only, so no header or body can carry raw control bytes)."""
+    return _dumps(payload).encode("ascii")
+
+
+def error_body(info: ErrorInfo, request_id: str) -> bytes:
+    """The one error shape: ``{"error", "message", "requestId"}``."""
+    return _dumps({"error": info.code, "message": info.message, "requestId": request_id}).encode(
+        "ascii"
+    )
+
+
+async def send_json(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """Send ``body`` with ``headers`` (which must already include the security headers)."""
+    headers.append((b"content-length", str(len(body)).encode("ascii")))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,119 @@
+"""OrgaMiddleware serves the endpoint at one path and leaves everything else alone."""
+
+from __future__ import annotations
+
+import pytest
+from _support import caller, make_endpoint
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from orga_asgi import ConfigurationError, OrgaMiddleware
+from orga_asgi.testing import FakeOrga
+
+pytestmark = pytest.mark.anyio
+
+
+async def home(request):  # type: ignore[no-untyped-def]
+    return PlainTextResponse("home:" + request.url.path)
+
+
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text("ws-ok")
+    await websocket.close()
+
+
+def inner_app() -> Starlette:
+    return Starlette(routes=[Route("/{p:path}", home), WebSocketRoute("/ws", echo)])
+
+
+@pytest.mark.parametrize("path", ["/api/orga-client-secrets", "/api/orga-client-secrets/"])
+async def test_serves_the_route(path: str) -> None:
+    app = OrgaMiddleware(inner_app(), endpoint=make_endpoint(FakeOrga()))
+    async with caller(app) as client:
+        response = await client.get(path)
+    assert response.status_code == 200
+    assert "ephemeralToken" in response.json()
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/api/orga-client-secrets-x", "/api/orga-client-secrets/x", "/api"]
+)
+async def test_passes_other_paths(path: str) -> None:
+    fake = FakeOrga()
+    app = OrgaMiddleware(inner_app(), endpoint=make_endpoint(fake))
+    async with caller(app) as client:
+        response = await client.get(path)
+    assert response.text == "home:" + path
+    assert fake.calls == []
+
+
+async def test_custom_path() -> None:
+    app = OrgaMiddleware(inner_app(), endpoint=make_endpoint(FakeOrga()), path="/api/orga-session")
+    async with caller(app) as client:
+        assert (await client.get("/api/orga-session")).status_code == 200
+        assert (await client.get("/api/orga-client-secrets")).text.startswith("home:")
+
+
+async def test_honours_root_path() -> None:
+    # Mounted under /v2: the route is /v2/api/orga-client-secrets.
+    app = Starlette(
+        routes=[Mount("/v2", app=OrgaMiddleware(inner_app(), endpoint=make_endpoint(FakeOrga())))]
+    )
+    async with caller(app) as client:
+        response = await client.get("/v2/api/orga-client-secrets")
+    assert response.status_code == 200
+
+
+async def test_websockets_and_other_scopes_pass_through() -> None:
+    seen: list[str] = []
+
+    async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+        seen.append(scope["type"])
+
+    app = OrgaMiddleware(inner, endpoint=make_endpoint(FakeOrga()))
+    for kind in ("websocket", "custom"):
+        await app({"type": kind, "path": "/api/orga-client-secrets"}, None, None)  # type: ignore[arg-type]
+    assert seen == ["websocket", "custom"]
+
+
+async def run_lifespan(app) -> list[str]:  # type: ignore[no-untyped-def]
+    """Drive the ASGI lifespan protocol the way a server does."""
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[str] = []
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return next(messages)
+
+    async def send(message) -> None:  # type: ignore[no-untyped-def]
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    return sent
+
+
+async def test_lifespan_shutdown_closes_the_endpoint() -> None:
+    endpoint = make_endpoint(FakeOrga())
+    closed: list[bool] = []
+    original = endpoint.aclose
+
+    async def aclose() -> None:
+        closed.append(True)
+        await original()
+
+    endpoint.aclose = aclose  # type: ignore[method-assign]
+    app = OrgaMiddleware(inner_app(), endpoint=endpoint)
+    async with caller(app) as client:
+        assert (await client.get("/api/orga-client-secrets")).status_code == 200
+    assert closed == []
+    sent = await run_lifespan(app)
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert closed == [True]
+
+
+@pytest.mark.parametrize("path", ["", "relative", "/", "/a?b"])
+def test_bad_path(path: str) -> None:
+    with pytest.raises(ConfigurationError):
+        OrgaMiddleware(inner_app(), endpoint=make_endpoint(FakeOrga()), path=path)

@@ -1,0 +1,72 @@
+"""The public surface is exactly what we mean to support."""
+
+from __future__ import annotations
+
+import orga_asgi
+import orga_asgi.auth
+import orga_asgi.redaction
+import orga_asgi.testing
+
+EXPECTED = {
+    "DEFAULT_PATH",
+    "AuthorizeHook",
+    "Busy",
+    "ClientSecrets",
+    "ConfigurationError",
+    "CrossOriginForbidden",
+    "EndpointConfig",
+    "Forbidden",
+    "HTTPSRequired",
+    "MethodNotAllowed",
+    "OrgaClientSecrets",
+    "OrgaError",
+    "OrgaMiddleware",
+    "PayloadTooLarge",
+    "Principal",
+    "RateLimited",
+    "RateLimiterUnavailable",
+    "RequestError",
+    "Secret",
+    "TooManyInFlight",
+    "Unauthorized",
+    "UpstreamAuthFailed",
+    "UpstreamError",
+    "UpstreamInvalidResponse",
+    "UpstreamRateLimited",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "__version__",
+    "allow_anonymous",
+}
+
+
+def test_all_is_the_contract() -> None:
+    assert set(orga_asgi.__all__) == EXPECTED
+    for name in orga_asgi.__all__:
+        assert getattr(orga_asgi, name) is not None
+
+
+def test_public_names_are_not_private_modules() -> None:
+    assert not any(name.startswith("_") and name != "__version__" for name in orga_asgi.__all__)
+    assert all(not n.startswith("_") for n in orga_asgi.auth.__all__)
+
+
+def test_every_error_is_an_orga_error() -> None:
+    for name in orga_asgi.__all__:
+        obj = getattr(orga_asgi, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, orga_asgi.OrgaError), name
+
+
+def test_submodules_export_what_they_document() -> None:
+    assert {"bearer", "cookie", "scope_user", "jwt", "any_of", "Forbidden"} <= set(
+        orga_asgi.auth.__all__
+    )
+    assert {"FakeOrga", "FAKE_API_KEY", "FAKE_BASE_URL"} <= set(orga_asgi.testing.__all__)
+    assert {"RedactingFilter", "install", "structlog_processor"} <= set(orga_asgi.redaction.__all__)
+
+
+def test_py_typed_is_shipped() -> None:
+    from importlib.resources import files
+
+    assert files("orga_asgi").joinpath("py.typed").is_file()
