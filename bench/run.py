@@ -26,6 +26,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -383,13 +384,31 @@ def redis_cmd(*args: str, addr: tuple[str, int] = ("127.0.0.1", 6379)) -> str:
         return head[1:]
 
 
-def commandstats() -> dict[str, int]:
+def commandstats() -> dict[str, tuple[int, int]]:
+    """command -> (calls, usec). Commands run inside Lua scripts are counted too (TIME,
+    LINDEX, ... under one EVALSHA), so calls here are not round trips."""
     stats = {}
     for line in redis_cmd("INFO", "commandstats").splitlines():
-        m = re.match(r"cmdstat_([^:]+):calls=(\d+)", line)
+        m = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line)
         if m:
-            stats[m.group(1)] = int(m.group(2))
+            stats[m.group(1)] = (int(m.group(2)), int(m.group(3)))
     return stats
+
+
+def commandstats_delta(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], requests: int
+) -> dict[str, float]:
+    def diff(name: str, i: int) -> int:
+        return after.get(name, (0, 0))[i] - before.get(name, (0, 0))[i]
+
+    n = max(requests, 1)
+    scripts = sum(diff(c, 0) for c in ("evalsha", "evalsha_ro", "eval", "eval_ro", "fcall"))
+    return {
+        "scripts_per_req": scripts / n,
+        # minus the INFO that took the second snapshot
+        "calls_per_req": (sum(diff(c, 0) for c in after) - 1) / n,
+        "redis_us_per_req": sum(diff(c, 1) for c in after if c != "info") / n,
+    }
 
 
 def redis_client_ports(pid: int, redis_port: int = 6379) -> set[int]:
@@ -571,9 +590,7 @@ def run_row(
         res: dict[str, Any] = {"c32": c32.__dict__, "c1": c1.__dict__, "rss_mb": rss_mb(server.pid)}
         if row.redis:
             # Server-wide, so only an upper bound if someone else used Redis meanwhile.
-            res["redis_cmds_per_req_serverwide"] = (
-                sum(stats1.values()) - sum(stats0.values()) - 1
-            ) / max(c32.requests, 1)
+            res["redis_serverwide"] = commandstats_delta(stats0, stats1, c32.requests)
             res["redis"] = redis_sample(server, port, row.headers)
         return res
     finally:
@@ -657,10 +674,16 @@ def targets(results: dict[str, dict[str, Any]]) -> list[str]:
             f"- (c-redis) Redis per minted token ({s['requests']} sequential requests, "
             f"{s['ok']} ok, MONITOR filtered to the kit's {s['connections']} connection(s)): "
             f"{s['commands_per_req']:.2f} commands ({by}), {s['round_trips_per_req']:.2f} round "
-            f"trips (client TCP writes); 2 windows checked (1 per-IP + 1 per-user), target <= 2. "
-            f"Server-wide INFO commandstats during c32: "
-            f"{cr['redis_cmds_per_req_serverwide']:.2f} commands/request."
+            f"trips (client TCP writes); 2 windows checked (1 per-IP + 1 per-user), target <= 2."
         )
+        w = cr.get("redis_serverwide")
+        if w:
+            lines.append(
+                f"- (c-redis) server-wide INFO commandstats during the c32 run: "
+                f"{w['scripts_per_req']:.2f} EVALSHA/request, {w['calls_per_req']:.2f} calls/"
+                f"request counting the commands the scripts run, {w['redis_us_per_req']:.0f} µs "
+                f"of Redis time/request"
+            )
         c_cpu, r_cpu = get("c", "c32", "cpu_us"), get("c-redis", "c32", "cpu_us")
         c_rps, r_rps = get("c", "c32", "rps"), get("c-redis", "c32", "rps")
         if c_cpu and r_cpu and c_rps and r_rps:
@@ -729,44 +752,72 @@ def kit_limits_env(limit: str) -> dict[str, str]:
     return {"KIT_RATE_LIMITS": limit, "KIT_IP_RATE_LIMITS": limit}
 
 
-def run_bench(keys: list[str], seconds: float, warmup: float, command: str, limit: str) -> int:
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row over its cycles: medians of rates, latencies and CPU; sums of counts."""
+    ok = [r for r in runs if "c32" in r]
+    if not ok:
+        return runs[0]
+    out: dict[str, Any] = {"cycles": len(ok), "rss_mb": max(r["rss_mb"] for r in ok)}
+    for run in ("c32", "c1"):
+        agg: dict[str, Any] = {}
+        for metric in ok[0][run]:
+            values = [r[run][metric] for r in ok if r[run][metric] is not None]
+            if metric in ("requests", "errors", "non2xx"):
+                agg[metric] = sum(values)
+            else:
+                agg[metric] = statistics.median(values) if values else None
+        out[run] = agg
+    for extra in ("redis", "redis_serverwide"):
+        if extra in ok[-1]:
+            out[extra] = ok[-1][extra]
+    return out
+
+
+def run_bench(
+    keys: list[str], seconds: float, warmup: float, command: str, limit: str, cycles: int
+) -> int:
     kit = kit_available() if any(r.kit for r in ROWS if r.key in keys) else False
     have_redis = redis_up()
-    results: dict[str, dict[str, Any]] = {}
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in keys}
     started = dt.datetime.now().astimezone()
     header = versions()
     with harness() as (procs, up, tmp):
         print(f"upstream nginx on {up.url}; {seconds:g}s per run, {warmup:g}s warm-up", flush=True)
-        for row in ROWS:
-            if row.key not in keys:
-                continue
-            if row.kit and not kit:
-                results[row.key] = {"skipped": "orga_asgi.OrgaClientSecrets not importable yet"}
-            elif row.redis and not have_redis:
-                results[row.key] = {"skipped": f"no Redis answering at {REDIS_URL}"}
-            else:
+        # Cycles interleave the rows (a b c ... a b c ...) so a burst of load from something
+        # else on the box lands on several rows instead of skewing one.
+        for cycle in range(1, cycles + 1):
+            for row in ROWS:
+                if row.key not in keys:
+                    continue
                 t = time.monotonic()
-                try:
-                    results[row.key] = run_row(
-                        procs, row, up, tmp, seconds, warmup, kit_limits_env(limit)
+                r: dict[str, Any]
+                if row.kit and not kit:
+                    r = {"skipped": "orga_asgi.OrgaClientSecrets not importable yet"}
+                elif row.redis and not have_redis:
+                    r = {"skipped": f"no Redis answering at {REDIS_URL}"}
+                else:
+                    try:
+                        r = run_row(procs, row, up, tmp, seconds, warmup, kit_limits_env(limit))
+                    except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
+                        r = {"failed": str(exc).splitlines()[0][:160]}
+                        print(f"({row.key}) FAILED: {exc}", file=sys.stderr, flush=True)
+                runs[row.key].append(r)
+                tag = f"[{cycle}/{cycles}] ({row.key})"
+                if "c32" not in r:
+                    print(f"{tag} {next(iter(r))}: {next(iter(r.values()))}", flush=True)
+                else:
+                    print(
+                        f"{tag} {r['c32']['rps']:,.0f} req/s c32, {r['c1']['rps']:,.0f} req/s "
+                        f"c1, {r['c32']['cpu_us']:,.0f} µs CPU/req  [{time.monotonic() - t:.0f}s]",
+                        flush=True,
                     )
-                except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
-                    results[row.key] = {"failed": str(exc).splitlines()[0][:160]}
-                    print(f"({row.key}) FAILED: {exc}", file=sys.stderr, flush=True)
-            r = results[row.key]
-            if "skipped" in r or "failed" in r:
-                print(f"({row.key}) {next(iter(r))}: {next(iter(r.values()))}", flush=True)
-            else:
-                print(
-                    f"({row.key}) {r['c32']['rps']:,.0f} req/s c32, {r['c1']['rps']:,.0f} req/s "
-                    f"c1, {r['c32']['cpu_us']:,.0f} µs CPU/req  [{time.monotonic() - t:.0f}s]",
-                    flush=True,
-                )
+    results = {k: aggregate(v) for k, v in runs.items() if v}
     report = [
         f"Measured {started:%Y-%m-%d %H:%M %Z} with `{command}` "
         f"(wrk -t1, {warmup:g}s warm-up at -c32, then {seconds:g}s at -c32 and {seconds:g}s "
-        f"at -c1; one uvicorn process per row, uvloop + httptools). Never-refusing kit "
-        f"windows: `{limit}` (per-IP and per-user).",
+        f"at -c1; one uvicorn process per row, uvloop + httptools; "
+        f"{'one cycle' if cycles == 1 else f'median of {cycles} interleaved cycles'}). "
+        f"Never-refusing kit windows: `{limit}` (per-IP and per-user).",
         "",
         f"{header}.",
         "",
@@ -781,11 +832,11 @@ def run_bench(keys: list[str], seconds: float, warmup: float, command: str, limi
     print("\n" + text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.md").write_text(text)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=1, default=str))
+    (RESULTS / "latest.json").write_text(json.dumps(runs, indent=1, default=str))
     print(f"written to {RESULTS / 'latest.md'} (raw numbers: latest.json)")
     # A row that could not be measured fails the run; a missed target does not (it is one
     # measurement on a shared box: read the ratios).
-    return 1 if any("failed" in r for r in results.values()) else 0
+    return 1 if any("failed" in r for rs in runs.values() for r in rs) else 0
 
 
 def run_memory(n: int, warmup: float, command: str, limit: str) -> int:
@@ -850,6 +901,7 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(ROW_KEYS),
         help=f"comma-separated rows: {','.join(ROW_KEYS)} (d = d-401,d-429)",
     )
+    ap.add_argument("--cycles", type=int, default=1, help="repeat all rows, report medians (1)")
     ap.add_argument("--memory", action="store_true", help="RSS check instead of the table")
     ap.add_argument("--requests", type=int, default=100_000, help="per memory phase (100000)")
     ap.add_argument(
@@ -870,7 +922,7 @@ def main(argv: list[str] | None = None) -> int:
             if e not in ROW_KEYS:
                 ap.error(f"unknown row {e!r} (known: {', '.join(ROW_KEYS)})")
             keys.append(e)
-    return run_bench(keys, seconds, warmup, command.strip(), args.kit_limit)
+    return run_bench(keys, seconds, warmup, command.strip(), args.kit_limit, args.cycles)
 
 
 if __name__ == "__main__":

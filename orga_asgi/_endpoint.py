@@ -178,9 +178,13 @@ class OrgaClientSecrets:
             return await self._exchange.issue()
 
     async def aclose(self) -> None:
-        """Close the upstream pool (unless the user supplied it) and the limit store."""
+        """Close the upstream pool (unless the user supplied it), the limit store, and
+        the authorize hook's own resources (a ``jwt()`` hook's key fetcher)."""
         await self._exchange.aclose()
         await self._gate.aclose()
+        close_hook = getattr(self.config.authorize, "aclose", None)
+        if close_hook is not None:
+            await close_hook()
 
     async def __aenter__(self) -> OrgaClientSecrets:
         return self
@@ -225,6 +229,8 @@ class OrgaClientSecrets:
             )
         except RequestError as exc:
             status, outcome = await self._refuse(send, exc, headers, request_id)
+        except (_HookContractError, _HookFailed):
+            status, outcome = await self._refuse(send, None, headers, request_id)
         except Exception:
             logger.exception("orga-asgi request failed")
             status, outcome = await self._refuse(send, None, headers, request_id)
@@ -296,9 +302,7 @@ class OrgaClientSecrets:
         limit_headers = await self._gate.check_ip(client)
         if limit_headers is not None:
             headers.extend(limit_headers.headers)
-        principal = await self._authorize(Request(scope, receive))
-        if principal is None:
-            raise Unauthorized
+        principal = await self._authorize_caller(Request(scope, receive))
         pid = principal.id
         limit_headers = await self._gate.check_principal(pid)
         if limit_headers is not None:
@@ -313,6 +317,25 @@ class OrgaClientSecrets:
             self._gate.release_in_flight(pid)
         await send_json(send, 200, success_body(secrets.to_dict()), headers)
         return 200, "issued", pid
+
+    async def _authorize_caller(self, request: Request) -> Principal:
+        try:
+            principal = await self._authorize(request)
+        except RequestError:
+            raise
+        except Exception:
+            # A hook's own failure is a server fault, not the caller's: 500, logged.
+            logger.exception("the authorize hook raised")
+            raise _HookFailed from None
+        if principal is None:
+            raise Unauthorized
+        if not isinstance(principal, Principal) or not principal.id:
+            logger.error(
+                "the authorize hook returned %s, not a Principal with a non-empty id",
+                type(principal).__name__,
+            )
+            raise _HookContractError
+        return principal
 
     async def _check_body(self, found: dict[bytes, bytes], receive: Receive) -> Receive:
         """Refuse large bodies from Content-Length, or while streaming, without reading on."""
@@ -369,6 +392,14 @@ class OrgaClientSecrets:
         except Exception:
             logger.debug("could not send the error response", exc_info=True)
         return info.status, info.code
+
+
+class _HookContractError(Exception):
+    """The authorize hook returned something that is not a usable Principal."""
+
+
+class _HookFailed(Exception):
+    """The authorize hook raised; already logged with its traceback."""
 
 
 def _drop_ratelimit(headers: list[tuple[bytes, bytes]]) -> None:

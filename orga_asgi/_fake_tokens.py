@@ -57,6 +57,13 @@ class TokenStore:
     def __len__(self) -> int:
         return len(self._grants)
 
+    def secrets(self) -> set[str]:
+        """Every live token and TURN credential: what a leak check must never find."""
+        found = set(self._grants)
+        for grant in self._grants.values():
+            found.update((grant.username, grant.credential))
+        return found
+
     def mint(self, now: float, lifetime: int) -> str:
         """Mint a unique HS256 JWT valid for ``lifetime`` seconds from ``now``."""
         grants = self._grants

@@ -32,17 +32,43 @@ from contextlib import suppress
 from math import ceil
 from typing import TYPE_CHECKING, Any, cast
 
-from ._errors import RateLimiterUnavailable
+# Imported when a shared store is configured, i.e. at construction: redis-py takes most of a
+# second to import, which the first request should not pay.
+import redis
+from limits.aio.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage
+from limits.aio.storage.redis.redispy import RedispyBridge
+from packaging.version import Version
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from ._errors import ConfigurationError, RateLimiterUnavailable
 from ._limits_memory import MemoryWindow, Outcome, sliding_reset, sliding_wait
 
 if TYPE_CHECKING:
-    from limits.aio.storage import RedisStorage
-
     from ._limits_config import StorageTarget, Window
 
 __all__ = ["SharedStore"]
 
 _TIMEOUT = 1.0
+_REDIS_PY = Version("5.2.0")  # limits' own minimum for implementation="redispy"
+
+
+# limits' storages import *every* client library they know (coredis, valkey, redis-py) when
+# instantiated; with coredis installed that is two more seconds on the first request. These
+# subclasses declare the one library used here. (No STORAGE_SCHEME: they register nothing.)
+class _Basic(RedisStorage):
+    DEPENDENCIES = {"redis": _REDIS_PY}
+
+
+class _Cluster(RedisClusterStorage):
+    DEPENDENCIES = {"redis": _REDIS_PY}
+
+
+class _Sentinel(RedisSentinelStorage):
+    DEPENDENCIES = {"redis": _REDIS_PY}
+
+
+_STORAGES: dict[str, type[RedisStorage]] = {"cluster": _Cluster, "sentinel": _Sentinel}
 
 MOVING_WINDOW_LUA = """
 local limit = tonumber(ARGV[1])
@@ -127,6 +153,11 @@ class SharedStore:
         clock: Callable[[], float],
         logger: logging.Logger,
     ) -> None:
+        if Version(redis.__version__) < _REDIS_PY:
+            raise ConfigurationError(
+                f"storage_uri {target.redacted!r} needs redis-py >= {_REDIS_PY} (found "
+                f"{redis.__version__}); upgrade it: pip install -U 'redis>=5.2'"
+            )
         self._target = target
         self._prefix = key_prefix
         self._sliding = sliding
@@ -203,11 +234,6 @@ class SharedStore:
         if self._storage is not None and self._loop is loop:
             return self._script
         # Imported here: redis-py is optional and slow to import.
-        from limits.aio.storage.redis.redispy import RedispyBridge
-        from limits.storage import storage_from_string
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
         options: dict[str, Any] = {
             "socket_timeout": _TIMEOUT,
             "socket_connect_timeout": _TIMEOUT,
@@ -215,11 +241,10 @@ class SharedStore:
             # default of ten with backoff: the policy answers faster than a slow retry loop.
             "retry": Retry(NoBackoff(), 1),
         }
-        storage = cast(
-            "RedisStorage",
-            storage_from_string(
-                self._target.uri, implementation="redispy", key_prefix=self._prefix, **options
-            ),
+        scheme = self._target.uri.partition("://")[0]
+        kind = _STORAGES.get(scheme.rpartition("+")[2], _Basic)
+        storage = kind(
+            self._target.uri, implementation="redispy", key_prefix=self._prefix, **options
         )
         client = cast(RedispyBridge, storage.bridge).get_connection()
         source = SLIDING_WINDOW_LUA if self._sliding else MOVING_WINDOW_LUA

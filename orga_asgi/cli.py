@@ -39,18 +39,15 @@ def _loopback_anonymous(request: Request) -> Principal | None:
 
 def build_dev_app(path: str = DEFAULT_PATH) -> Any:
     """The sandbox app: the endpoint at ``path`` against an in-process FakeOrga."""
-    import httpx
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     from ._endpoint import OrgaClientSecrets
     from ._middleware import OrgaMiddleware
-    from .testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga
+    from .testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
 
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=FakeOrga()), base_url=FAKE_BASE_URL
-    )
+    client = sandbox_client()
     endpoint = OrgaClientSecrets(
         authorize=_loopback_anonymous,
         api_key=FAKE_API_KEY,

@@ -17,14 +17,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
 from ._fake_tokens import TokenStore
 from ._types import Receive, Scope, Send
 
-__all__ = ["FAKE_API_KEY", "FAKE_BASE_URL", "FakeOrga", "RecordedCall"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["FAKE_API_KEY", "FAKE_BASE_URL", "FakeOrga", "RecordedCall", "sandbox_client"]
 
 FAKE_API_KEY = "sk_orga_ai_test"
 FAKE_BASE_URL = "https://fake-orga.test"
@@ -208,6 +211,13 @@ class FakeOrga:
         path = _PATHS[route]
         return [call for call in self._calls if call.path == path]
 
+    def issued_secrets(self) -> set[str]:
+        """The tokens and TURN credentials this fake has handed out and still holds.
+
+        Leak checks use it: none of these may appear in a log line or an error body.
+        """
+        return self._tokens.secrets()
+
     @property
     def token_count(self) -> int:
         """Tokens currently held (expired ones linger until pruned on the next mint)."""
@@ -387,6 +397,19 @@ async def _answer_fault(
     # Announce the full length, send half: the client sees a connection cut mid-body.
     await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
     raise ConnectionResetError("fake orga dropped the connection")
+
+
+def sandbox_client(fake: FakeOrga | None = None) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` that reaches ``fake`` (a new FakeOrga by default) in-process.
+
+    Pass it as ``http_client`` together with ``api_key=FAKE_API_KEY`` and
+    ``base_url=FAKE_BASE_URL`` to run an endpoint with no account and no network; close it
+    when the app shuts down.
+    """
+    import httpx
+
+    transport = httpx.ASGITransport(app=fake if fake is not None else FakeOrga())
+    return httpx.AsyncClient(transport=transport, base_url=FAKE_BASE_URL)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

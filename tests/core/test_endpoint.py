@@ -194,3 +194,30 @@ async def test_http_client_type_is_httpx(fake: FakeOrga) -> None:
         await client.get("/")
     await http.aclose()
     assert seen == ["/v1/realtime/client-secrets", "/v1/realtime/ice-config"]
+
+
+@pytest.mark.parametrize("returned", ["alice", Principal(id=""), {"id": "alice"}])
+async def test_hook_returning_a_non_principal_is_a_logged_500(
+    fake: FakeOrga, returned: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    endpoint = make_endpoint(fake, authorize=lambda request: returned)
+    async with caller(endpoint) as client:
+        response = await client.get("/")
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+    assert "not a Principal" in caplog.text
+    assert fake.calls == []
+
+
+async def test_aclose_closes_the_hooks_own_resources(fake: FakeOrga) -> None:
+    closed: list[bool] = []
+
+    def authorize(request):  # type: ignore[no-untyped-def]
+        return Principal(id="u1")
+
+    async def aclose() -> None:
+        closed.append(True)
+
+    authorize.aclose = aclose  # type: ignore[attr-defined]
+    await make_endpoint(fake, authorize=authorize).aclose()
+    assert closed == [True]
