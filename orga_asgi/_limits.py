@@ -10,9 +10,9 @@ synchronous); a Redis/Valkey URI shares them across processes and hosts through 
 async storage with redis-py (:mod:`._limits_redis`, one round trip per window checked, with
 the ``on_storage_error`` policy).
 
-Headers follow draft-ietf-httpapi-ratelimit-headers (structured fields): ``RateLimit-Policy``
-lists every window of the check, ``RateLimit`` reports the window closest to exhaustion (the
-fewest hits left; on a tie the longest wait). Policy values are built once, here.
+Headers (:mod:`._limits_space`): ``RateLimit-Policy`` lists every window of the check,
+``RateLimit`` reports the window closest to exhaustion: the fewest hits left, on a tie the
+longest wait; on a refusal, the refusing window.
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from hashlib import sha256
 from math import ceil
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from ._errors import ConfigurationError, RateLimited, TooManyInFlight
-from ._limits_config import Window, parse_storage, parse_windows
-from ._limits_memory import CounterWindow, MemoryWindow, MovingWindow
+from ._errors import ConfigurationError, TooManyInFlight
+from ._limits_config import parse_storage, parse_windows
+from ._limits_space import NO_ADDRESS, LimitHeaders, RateLimitExceeded, Space, key_id
 
 if TYPE_CHECKING:
     from ._limits_redis import SharedStore
@@ -39,75 +37,6 @@ logger = logging.getLogger("orga_asgi.limits")
 
 Strategy = Literal["moving-window", "sliding-window-counter"]
 OnStorageError = Literal["fallback", "deny", "allow"]
-
-# Ids made of these characters go into Redis keys as they are; anything else (slashes would
-# break limits' key layout, braces would pick a cluster hash slot) is hashed. "~" starts the
-# hashed form and is not in the set, so a raw id can never equal a hashed one.
-_PLAIN_ID = re.compile(r"[A-Za-z0-9._:@+=-]{1,64}")
-# Address checks for a request without a known client address share this bucket.
-_NO_ADDRESS = "-"
-
-
-def _key_id(value: str) -> str:
-    if _PLAIN_ID.fullmatch(value):
-        return value
-    return "~" + sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:40]
-
-
-@dataclass(frozen=True)
-class LimitHeaders:
-    """The RateLimit headers of one check, ready to extend raw ASGI headers with.
-
-    Attributes:
-        headers: ``[(b"ratelimit-policy", ...), (b"ratelimit", ...)]``, a fresh list per
-            request.
-    """
-
-    headers: list[tuple[bytes, bytes]]
-
-
-class RateLimitExceeded(RateLimited):
-    """A window is exhausted: 429 ``rate_limited``, with its RateLimit headers.
-
-    Attributes:
-        headers: the RateLimit headers to send with the 429 (``r=0``).
-    """
-
-    def __init__(
-        self, detail: str, *, retry_after: int, headers: list[tuple[bytes, bytes]]
-    ) -> None:
-        super().__init__(detail, retry_after=retry_after)
-        self.headers = headers
-
-
-class _Space:
-    """The windows of one namespace ("ip" or "principal") and their precomputed bytes."""
-
-    __slots__ = ("memory", "namespace", "policy", "prefixes", "windows")
-
-    def __init__(
-        self,
-        namespace: str,
-        windows: tuple[Window, ...],
-        *,
-        sliding: bool,
-        clock: Callable[[], float],
-    ) -> None:
-        label = "ip-" if namespace == "ip" else ""
-        self.namespace = namespace
-        self.windows = windows
-        kind = CounterWindow if sliding else MovingWindow
-        # The store itself with memory://, the per-process fallback with a shared store.
-        self.memory: tuple[MemoryWindow[Any], ...] = tuple(
-            kind(w.limit, w.expiry, clock=clock) for w in windows
-        )
-        policy = ", ".join(f'"{label}{w.name}";q={w.limit};w={w.expiry}' for w in windows)
-        self.policy = (b"ratelimit-policy", policy.encode("ascii"))
-        self.prefixes = tuple(f'"{label}{w.name}";r='.encode("ascii") for w in windows)
-
-    def headers(self, index: int, remaining: int, reset: float) -> list[tuple[bytes, bytes]]:
-        value = b"%s%d;t=%d" % (self.prefixes[index], remaining, max(0, ceil(reset)))
-        return [self.policy, (b"ratelimit", value)]
 
 
 class RateLimitGate:
@@ -167,9 +96,9 @@ class RateLimitGate:
         sliding = strategy == "sliding-window-counter"
         ip = parse_windows(ip_rate_limits, "ip_rate_limits")
         principal = parse_windows(rate_limits, "rate_limits")
-        self._ip = _Space("ip", ip, sliding=sliding, clock=_clock) if ip else None
+        self._ip = Space("ip", ip, sliding=sliding, clock=_clock) if ip else None
         self._principal = (
-            _Space("p", principal, sliding=sliding, clock=_clock) if principal else None
+            Space("p", principal, sliding=sliding, clock=_clock) if principal else None
         )
         self._target = parse_storage(storage_uri)
         self._strategy: Strategy = strategy
@@ -191,7 +120,7 @@ class RateLimitGate:
             )
 
     def __repr__(self) -> str:
-        def specs(space: _Space | None) -> tuple[str, ...] | None:
+        def specs(space: Space | None) -> tuple[str, ...] | None:
             return tuple(w.spec for w in space.windows) if space else None
 
         return (
@@ -216,7 +145,7 @@ class RateLimitGate:
         """
         if self._ip is None:
             return None
-        return await self._check(self._ip, client or _NO_ADDRESS)
+        return await self._check(self._ip, client or NO_ADDRESS)
 
     async def check_principal(self, principal_id: str) -> LimitHeaders | None:
         """Count one request of a principal against the per-principal windows.
@@ -232,9 +161,9 @@ class RateLimitGate:
             return None
         return await self._check(self._principal, principal_id)
 
-    async def _check(self, space: _Space, ident: str) -> LimitHeaders | None:
+    async def _check(self, space: Space, ident: str) -> LimitHeaders | None:
         shared = self._shared
-        key = ident if shared is None else _key_id(ident)
+        key = ident if shared is None else key_id(ident)
         best = -1
         best_remaining = best_reset = 0.0
         for index, window in enumerate(space.windows):
@@ -248,7 +177,7 @@ class RateLimitGate:
             if not outcome.allowed:
                 retry_after = max(1, ceil(outcome.reset))
                 raise RateLimitExceeded(
-                    f"{space.namespace} window {window.spec} exhausted",
+                    space.details[index],
                     retry_after=retry_after,
                     headers=space.headers(index, 0, retry_after),
                 )

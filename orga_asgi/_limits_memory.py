@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Callable
-from itertools import islice
 from math import floor
 from typing import Generic, NamedTuple, TypeVar
 
@@ -98,8 +98,11 @@ class MemoryWindow(Generic[_State]):
         self._limit = limit
         self._expiry = expiry
         self._clock = clock
-        # Ordered by last accepted hit, hence by expiry: expired keys are at the front.
-        self._keys: dict[str, _State] = {}
+        # Ordered by last accepted hit, hence by expiry: expired keys are at the front. An
+        # OrderedDict, not a dict: finding the front of a dict that keeps deleting and
+        # re-inserting scans its dead slots (measured 50 us per hit at 20,000 keys); the
+        # OrderedDict's linked list finds it in O(1), and move_to_end is O(1).
+        self._keys: OrderedDict[str, _State] = OrderedDict()
         self._swept = 0
 
     def __len__(self) -> int:
@@ -110,21 +113,21 @@ class MemoryWindow(Generic[_State]):
         """Count one hit for ``key`` if the window has room."""
         raise NotImplementedError
 
-    def _sweep(self, live: Callable[[_State], bool]) -> dict[str, _State]:
-        """Drop up to ``_SWEEP`` expired keys from the front; returns the (new) dict."""
+    def _sweep(self, live: Callable[[_State], bool]) -> OrderedDict[str, _State]:
+        """Drop up to ``_SWEEP`` expired keys from the front; returns the (new) mapping."""
         keys = self._keys
         dropped = 0
-        for oldest in keys:
-            if dropped == _SWEEP or live(keys[oldest]):
+        for state in keys.values():
+            if dropped == _SWEEP or live(state):
                 break
             dropped += 1
-        for oldest in list(islice(keys, dropped)):
-            del keys[oldest]
+        for _ in range(dropped):
+            keys.popitem(last=False)
         self._swept += dropped
         if self._swept > 4 * len(keys) + 4096:
-            # A dict never shrinks its table on deletion: copy it once most of a flood is gone
-            # so the memory goes back, not just the keys. Amortized O(1) per dropped key.
-            keys = self._keys = dict(keys)
+            # Tables never shrink on deletion: copy once most of a flood is gone so the
+            # memory goes back, not just the keys. Amortized O(1) per dropped key.
+            keys = self._keys = OrderedDict(keys)
             self._swept = 0
         return keys
 
@@ -155,8 +158,7 @@ class MovingWindow(MemoryWindow[list[float]]):
             # Retry once the oldest entry leaves the window.
             return Outcome(False, 0, log[0] - cutoff)
         log.append(now)
-        del keys[key]  # re-inserted last: the dict stays ordered by expiry
-        keys[key] = log
+        keys.move_to_end(key)  # the mapping stays ordered by expiry
         return Outcome(True, self._limit - len(log), log[0] - cutoff)
 
 
@@ -182,8 +184,8 @@ class CounterWindow(MemoryWindow[tuple[int, int, int]]):
         ttl = (1.0 - (position - index)) * expiry  # left of the previous window's weight
         if floor(prev * ttl / expiry + curr) + 1 > limit:
             return Outcome(False, 0, sliding_wait(limit, expiry, prev, ttl, curr, ttl))
+        keys[key] = (index, prev, curr + 1)
+        keys.move_to_end(key)  # the mapping stays ordered by expiry
         curr += 1
-        keys.pop(key, None)  # re-inserted last: the dict stays ordered by expiry
-        keys[key] = (index, prev, curr)
         remaining = max(0, limit - floor(prev * ttl / expiry + curr))
         return Outcome(True, remaining, sliding_reset(expiry, prev, ttl, curr, ttl))

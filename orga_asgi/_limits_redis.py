@@ -1,26 +1,26 @@
 """Shared rate limit windows in Redis or Valkey, through limits' async storage with redis-py.
 
-One round trip per window checked. ``limits``' strategies answer ``hit()`` with a bool, and the
+One round trip per window checked. limits' strategies answer ``hit()`` with a bool; the
 remaining count and reset time of the RateLimit headers would cost a second round trip
-(``get_window_stats()``). So the storage is limits' own (``RedisStorage``,
-``implementation="redispy"``: URI parsing, cluster and sentinel wiring, key prefix), and on
-that storage's own redis-py client this module registers two small Lua scripts. Each performs
-limits' acquire on limits' key layout (the moving-window list of timestamps, newest first; the
-sliding window counter's ``{key}`` and ``{key}/-1`` pair) and returns, in the same reply,
-whether the hit was counted, the count in the window and the time until the window frees a
-unit. On the success path a window costs exactly one ``EVALSHA``; a refusal costs the same and
-stops the check. A memory-side estimate would be wrong as soon as a second process shares the
-window, which is the point of a shared store.
-
-Differences from limits' scripts: the moving window reads the time from Redis (``TIME``) rather
-than from each client, so hosts with skewed clocks still share one window; amounts are always 1.
+(``get_window_stats()``), and limits offers no call that does both. So the storage is limits'
+own (``RedisStorage`` with ``implementation="redispy"``: URI parsing, TLS, cluster and
+sentinel wiring, key prefix, minimum versions) and, on that storage's own redis-py client,
+this module registers one Lua script (:mod:`._limits_scripts`) that performs limits' acquire
+on limits' key layout and returns the window's state in the same reply. A window then costs
+exactly one ``EVALSHA`` whether it passes or refuses, and a refusal ends the check. Rejected:
+``hit()`` + ``get_window_stats()`` (two round trips, and not atomic); a memory-side estimate
+of the remaining count (wrong as soon as a second process shares the window, which is the
+point of a shared store); one script for all windows of a check (one round trip per check,
+but the windows' keys would need a common cluster hash tag, leaving limits' key layout).
 
 Failures of the store (refused connection, timeout, error reply, no asyncio loop) never escape
 as such: the ``on_storage_error`` policy answers instead (per-process memory fallback, deny
 with 503, or allow). The first failure logs one WARNING and marks the store down; while down,
-requests take the policy at once and a single request at a time re-probes the store, after a
-backoff that doubles up to a cap. When a probe answers, one INFO line marks the switch back.
-Socket timeouts default to one second; ``?socket_timeout=`` in the URI overrides them.
+requests take the policy at once and one request at a time re-probes the store (with its own
+hit: no extra command), after a backoff that doubles up to a cap. When a probe answers, one
+INFO line marks the switch back. Socket timeouts default to one second (a rate limiter must
+not hold a request for long); ``?socket_timeout=`` and ``?socket_connect_timeout=`` in the
+URI override them.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from redis.backoff import NoBackoff
 
 from ._errors import ConfigurationError, RateLimiterUnavailable
 from ._limits_memory import MemoryWindow, Outcome, sliding_reset, sliding_wait
+from ._limits_scripts import MOVING_WINDOW_LUA, SLIDING_WINDOW_LUA
 
 if TYPE_CHECKING:
     from ._limits_config import StorageTarget, Window
@@ -57,76 +58,18 @@ _REDIS_PY = Version("5.2.0")  # limits' own minimum for implementation="redispy"
 # instantiated; with coredis installed that is two more seconds on the first request. These
 # subclasses declare the one library used here. (No STORAGE_SCHEME: they register nothing.)
 class _Basic(RedisStorage):
-    DEPENDENCIES = {"redis": _REDIS_PY}
+    DEPENDENCIES = {"redis": _REDIS_PY}  # noqa: RUF012 - overrides limits' attribute
 
 
 class _Cluster(RedisClusterStorage):
-    DEPENDENCIES = {"redis": _REDIS_PY}
+    DEPENDENCIES = {"redis": _REDIS_PY}  # noqa: RUF012 - overrides limits' attribute
 
 
 class _Sentinel(RedisSentinelStorage):
-    DEPENDENCIES = {"redis": _REDIS_PY}
+    DEPENDENCIES = {"redis": _REDIS_PY}  # noqa: RUF012 - overrides limits' attribute
 
 
 _STORAGES: dict[str, type[RedisStorage]] = {"cluster": _Cluster, "sentinel": _Sentinel}
-
-MOVING_WINDOW_LUA = """
-local limit = tonumber(ARGV[1])
-local expiry = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local cutoff = now - expiry
-local entry = redis.call('LINDEX', KEYS[1], limit - 1)
-if entry and tonumber(entry) >= cutoff then
-    return {0, 0, math.ceil((tonumber(entry) - cutoff) * 1000)}
-end
-redis.call('LPUSH', KEYS[1], now)
-redis.call('LTRIM', KEYS[1], 0, limit - 1)
-redis.call('EXPIRE', KEYS[1], expiry)
-local low = 0
-local high = redis.call('LLEN', KEYS[1]) - 1
-local oldest = tonumber(redis.call('LINDEX', KEYS[1], high))
-if oldest >= cutoff then
-    low = high
-else
-    while high - low > 1 do
-        local mid = math.floor((low + high) / 2)
-        if tonumber(redis.call('LINDEX', KEYS[1], mid)) >= cutoff then
-            low = mid
-        else
-            high = mid
-        end
-    end
-    oldest = tonumber(redis.call('LINDEX', KEYS[1], low))
-end
-return {1, limit - low - 1, math.ceil((oldest - cutoff) * 1000)}
-"""
-
-# limits' acquire_sliding_window.lua (times in milliseconds), returning its counters.
-SLIDING_WINDOW_LUA = """
-local limit = tonumber(ARGV[1])
-local expiry = tonumber(ARGV[2]) * 1000
-local current_ttl = tonumber(redis.call('pttl', KEYS[2]))
-if current_ttl > 0 and current_ttl < expiry then
-    redis.call('rename', KEYS[2], KEYS[1])
-    redis.call('set', KEYS[2], 0, 'PX', current_ttl + expiry)
-end
-local previous_count = tonumber(redis.call('get', KEYS[1])) or 0
-local previous_ttl = math.max(0, tonumber(redis.call('pttl', KEYS[1])) or 0)
-local current_count = tonumber(redis.call('get', KEYS[2])) or 0
-current_ttl = math.max(0, tonumber(redis.call('pttl', KEYS[2])) or 0)
-local weighted = math.floor(previous_count * previous_ttl / expiry) + current_count
-if weighted + 1 > limit then
-    return {0, previous_count, previous_ttl, current_count, current_ttl}
-end
-if redis.call('exists', KEYS[2]) == 1 then
-    redis.call('incrby', KEYS[2], 1)
-else
-    redis.call('set', KEYS[2], 1, 'PX', expiry * 2)
-    current_ttl = expiry * 2
-end
-return {1, previous_count, previous_ttl, current_count + 1, current_ttl}
-"""
 
 
 class SharedStore:
@@ -237,9 +180,10 @@ class SharedStore:
         options: dict[str, Any] = {
             "socket_timeout": _TIMEOUT,
             "socket_connect_timeout": _TIMEOUT,
-            # One immediate retry (a stale pooled connection after a restart), not redis-py's
-            # default of ten with backoff: the policy answers faster than a slow retry loop.
-            "retry": Retry(NoBackoff(), 1),
+            # One immediate retry on a dropped connection (a stale pooled one after a
+            # restart), none on a timeout (it would double the wait), instead of redis-py's
+            # default of ten with backoff: the policy answers sooner than a retry loop.
+            "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
         }
         scheme = self._target.uri.partition("://")[0]
         kind = _STORAGES.get(scheme.rpartition("+")[2], _Basic)

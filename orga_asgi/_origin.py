@@ -184,7 +184,10 @@ def _normalize(entry: object) -> str:
             "refuse with a wildcard. List each origin, e.g. 'https://app.example.com'."
         )
     hint = f"allowed_origins entry {entry!r} must be scheme://host[:port], e.g. 'https://app.example.com'"
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)  # newer Pythons validate bracketed IPv6 hosts here
+    except ValueError:
+        raise ConfigurationError(f"{hint}: the host is not valid.") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.netloc or "@" in parts.netloc:
         raise ConfigurationError(f"{hint}.")

@@ -224,8 +224,9 @@ class ProxyResolver:
             if hop is None:
                 break
             node, hop_proto = hop
-            if hop_proto is not None:
-                proto = _scheme(hop_proto)
+            # Only the proto of the hop we end on describes the client's own connection; one
+            # stated further right describes a link between proxies.
+            proto = _scheme(hop_proto) if hop_proto is not None else None
             address = _parse_node(node) if node else None
             if address is None:
                 break

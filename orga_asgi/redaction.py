@@ -37,6 +37,7 @@ __all__ = [
 REDACTED = "[REDACTED]"
 _REDACTED_JWT = "[REDACTED_JWT]"
 _MAX_DEPTH = 16  # deeper (or cyclic) structures are judged by their repr
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 # Values may be quoted three ways (JSON/repr, repr, JSON inside a JSON string) or bare; a bytes
 # repr's `b` prefix stays outside the masked group. The lookahead makes a second pass over
@@ -218,6 +219,18 @@ def _redact_args(args: tuple[object, ...] | Mapping[str, object]) -> Any:
     # number would break a `%d` in the format string. Objects are left to the render check.
     if isinstance(args, Mapping):
         return _redact(args, 0, False)
+    texts: list[str] = []
+    for arg in args:
+        if isinstance(arg, str):
+            texts.append(arg)
+        elif type(arg) not in _SCALARS:
+            break
+    else:
+        # Only strings and numbers, the common case: one scan over all the strings ("\0"
+        # keeps a pattern from spanning two arguments) instead of one scan per argument.
+        joined = "\0".join(texts)
+        if redact(joined) is joined:
+            return args
     new = tuple(_redact(arg, 1, False) for arg in args)
     return args if all(a is b for a, b in zip(new, args, strict=True)) else new
 
@@ -246,6 +259,7 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict
     "asctime",
     "taskName",
 }
+_PLAIN_RECORD_SIZE = len(logging.LogRecord("", 0, "", 0, "", (), None).__dict__)
 _TRACEBACK_FORMATTER = logging.Formatter()
 # structlog's ProcessorFormatter keeps the LogRecord here; later processors need it intact.
 _STRUCTLOG_META = frozenset({"_record", "_from_structlog"})
@@ -270,18 +284,19 @@ class RedactingFilter(logging.Filter):
         """Scrub ``record`` and return ``True``."""
         msg = record.msg
         if record.args:
-            record.args = _redact_args(record.args)
             try:
                 rendered: str | None = record.getMessage()
             except Exception:  # the handler will report the bad format; keep that report clean
                 rendered = None
-            if rendered is None:
-                if isinstance(msg, str):
-                    record.msg = redact(msg)
+            clean = None if rendered is None else redact(rendered)
+            if clean is not rendered:  # a secret shows in the output: freeze the scrubbed text
+                record.msg, record.args = clean, ()
             else:
-                clean = redact(rendered)
-                if clean is not rendered:
-                    record.msg, record.args = clean, ()
+                # Clean output, but args may hold more than it shows (`%.4s`, unused mapping
+                # keys) and some handlers ship args as they are (Sentry).
+                record.args = _redact_args(record.args)
+                if rendered is None and isinstance(msg, str):
+                    record.msg = redact(msg)
         elif isinstance(msg, str):
             record.msg = redact(msg)
         else:
@@ -300,6 +315,8 @@ class RedactingFilter(logging.Filter):
                 record.exc_text, record.exc_info = clean, None
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
+        if len(record.__dict__) <= _PLAIN_RECORD_SIZE:  # no extra attributes: skip the diff
+            return True
         for name in record.__dict__.keys() - _STANDARD_ATTRS:
             value = record.__dict__[name]
             if _is_sensitive_key(name):  # extra={"token": ...}: the name says it all

@@ -225,6 +225,29 @@ async def test_redis_down_before_first_use(private_redis: Any, key_prefix: str) 
         await g.aclose()
 
 
+async def test_a_hung_redis_costs_one_timeout_then_falls_back(
+    private_redis: Any, key_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = private_redis.url + "?socket_timeout=0.3&socket_connect_timeout=0.3"
+    g = make_gate(url, key_prefix, rate_limits=("3/minute",), _reprobe_backoff=(0.5, 1.0))
+    try:
+        await g.check_principal("alice")  # connected
+        private_redis.pause()
+        started = anyio.current_time()
+        results = [await outcome(g.check_principal("alice")) for _ in range(4)]
+        elapsed = anyio.current_time() - started
+        assert results == ["ok"] * 3 + ["limited"]  # the memory fallback limits
+        assert 0.3 <= elapsed < 0.9  # one timeout (no retry of it), then no more waiting
+        assert [r.levelno for r in caplog.records].count(logging.WARNING) == 1
+        assert "TimeoutError" in caplog.records[-1].getMessage()
+        private_redis.resume()
+        await anyio.sleep(0.55)
+        assert remaining(await g.check_principal("alice")) == 1  # Redis: 2 hits counted
+    finally:
+        private_redis.resume()
+        await g.aclose()
+
+
 @pytest.mark.parametrize("policy", ["fallback", "deny", "allow"])
 async def test_stopping_redis_mid_flood_raises_only_typed_errors(
     private_redis: Any, key_prefix: str, policy: str

@@ -124,6 +124,8 @@ def test_no_proto_header_keeps_the_scope_scheme():
         (f"for=6.6.6.6;proto=https, for={CLIENT};proto=http", ("http", CLIENT)),
         # two trusted proxies; the scheme is what the proxy facing the client saw
         (f"for={CLIENT};proto=https, for=10.1.1.1;proto=http", ("https", CLIENT)),
+        # the proxy facing the client stated no proto: the inner one's describes another link
+        (f"for={CLIENT}, for=10.1.1.1;proto=https", ("http", CLIENT)),
         # the IPv6 proxy network is trusted too
         (f'for={CLIENT};proto=https, for="[2001:db8:ffff::9]"', ("https", CLIENT)),
         # obfuscated or unknown: the walk stops at the proxy that said so
@@ -149,9 +151,7 @@ def test_forwarded_lines_are_parsed_separately():
 
 
 def test_forwarded_and_x_forwarded_agreeing():
-    found = TRUSTING.resolve(
-        scope(forwarded=f"for={CLIENT};proto=https", x_forwarded_for=CLIENT)
-    )
+    found = TRUSTING.resolve(scope(forwarded=f"for={CLIENT};proto=https", x_forwarded_for=CLIENT))
     assert found == ("https", CLIENT)
     found = TRUSTING.resolve(scope(forwarded=f"for={CLIENT}", x_forwarded_proto="https"))
     assert found == ("https", CLIENT)

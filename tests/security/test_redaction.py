@@ -61,7 +61,10 @@ def assert_clean(text: str) -> None:
         ('{"username": "u1", "ttl": 120}', '{"username": "[REDACTED]", "ttl": 120}'),
         ("{'credential': 'c1'}", "{'credential': '[REDACTED]'}"),
         ('{"ephemeralToken": "abc"}', '{"ephemeralToken": "[REDACTED]"}'),
-        ("Creds(username='u1', password=\"p1\")", "Creds(username='[REDACTED]', password=\"[REDACTED]\")"),
+        (
+            "Creds(username='u1', password=\"p1\")",
+            "Creds(username='[REDACTED]', password=\"[REDACTED]\")",
+        ),
         ("GET /s?token=opaque123&x=1", "GET /s?token=[REDACTED]&x=1"),
         ("csrftoken=abc; lang=en", "csrftoken=[REDACTED]; lang=en"),
         ("authorization=Bearer opaque123 next", "authorization=[REDACTED] next"),
@@ -195,6 +198,18 @@ def test_filter_freezes_a_record_whose_object_argument_renders_a_secret(capture)
     assert_clean(stream.getvalue())
     assert "INFO 2 retries, upstream sent Authorization: [REDACTED]" in stream.getvalue()
     assert records[0].args == ()
+
+
+def test_filter_scrubs_args_the_output_does_not_show(capture):
+    # Handlers such as Sentry ship args as they are, beyond what the message shows.
+    logger, stream = capture
+    records: list[logging.LogRecord] = []
+    logger.addHandler(_Collect(records))
+    logger.info("prefix %.4s", KEY)
+    logger.info("only %(a)s", {"a": 1, "token": "opaque123"})
+    assert records[0].args == ("sk_orga_ai_[REDACTED]",)
+    assert records[1].args == {"a": 1, "token": REDACTED}
+    assert stream.getvalue().splitlines() == ["INFO prefix sk_o", "INFO only 1"]
 
 
 def test_filter_scrubs_extra_fields(capture):

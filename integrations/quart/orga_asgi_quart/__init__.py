@@ -1,0 +1,198 @@
+"""Quart extension for orga-asgi: the Orga client-secrets route, configured the Quart way.
+
+How the route is served (and why): :class:`OrgaQuart` registers an ordinary Quart route
+whose view hands the request to the core :class:`~orga_asgi.OrgaClientSecrets` as raw ASGI,
+unchanged: the server's scope, a ``receive`` that streams Quart's request body, and a
+``send`` that records the core's two response messages, which become the Quart response.
+Every stage (request id, method and preflight, HTTPS, origin, body size, limits, authorize,
+exchange) therefore still runs in the core, in its order, while the view runs inside Quart's
+request context: the core awaits the authorize hook in the view's own task, so
+:func:`quart_auth_user` can read quart-auth's ``current_user`` (cookie or bearer mode,
+custom user classes) exactly as any view does. Wrapping ``app.asgi_app`` instead would run
+the core outside that context and force the adapter to re-implement quart-auth's cookie
+check. The cost is a buffered response, which is a few hundred bytes of JSON.
+
+Example::
+
+    app = Quart(__name__)
+    QuartAuth(app)
+    OrgaQuart(app, authorize=quart_auth_user)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from quart import Quart, Response, current_app, has_request_context, request
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from orga_asgi import (
+    DEFAULT_PATH,
+    ConfigurationError,
+    EndpointConfig,
+    OrgaClientSecrets,
+    PayloadTooLarge,
+    Principal,
+)
+
+if TYPE_CHECKING:
+    from quart.wrappers.request import Body
+    from starlette.requests import Request
+
+__all__ = ["EXTENSION_KEY", "OrgaQuart", "OrgaState", "quart_auth_user"]
+
+__version__ = "0.1.0"
+
+EXTENSION_KEY = "orga"
+"""Where :meth:`OrgaQuart.init_app` keeps the app's :class:`OrgaState` in ``app.extensions``."""
+
+_Message = MutableMapping[str, Any]
+_OPTIONS = frozenset(f.name for f in dataclasses.fields(EndpointConfig)) | {"path"}
+# The core answers every method itself (405 JSON, CORS preflight), so Quart must route them
+# all to the view rather than answer OPTIONS or 405 on its own. HEAD comes with GET.
+_METHODS = ["GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"]
+
+
+@dataclasses.dataclass(frozen=True)
+class OrgaState:
+    """One app's part of the extension, at ``app.extensions["orga"]``.
+
+    Attributes:
+        endpoint: the core endpoint serving the route for this app.
+        path: the route's path.
+    """
+
+    endpoint: OrgaClientSecrets
+    path: str
+
+
+class OrgaQuart:
+    """Serve the Orga client-secrets route in a Quart app.
+
+    Settings come from ``app.config`` keys ``ORGA_<OPTION>`` (``ORGA_API_KEY``,
+    ``ORGA_BASE_URL``, ``ORGA_PATH``, ``ORGA_RATE_LIMITS``, ``ORGA_TRUSTED_PROXIES``,
+    ``ORGA_ALLOWED_ORIGINS``, ``ORGA_STORAGE_URI``, ... one per field of
+    :class:`~orga_asgi.EndpointConfig`); options given here win. One instance may be set up
+    on several apps: each gets its own endpoint, limits and upstream pool.
+
+    Args:
+        app: the app to set up now; or call :meth:`init_app` later.
+        **options: ``path`` (default ``/api/orga-client-secrets``) and the options of
+            :class:`~orga_asgi.OrgaClientSecrets`; ``authorize`` is required, e.g.
+            :func:`quart_auth_user`.
+
+    Raises:
+        ConfigurationError: an option or ``ORGA_*`` key is unknown or wrong.
+    """
+
+    def __init__(self, app: Quart | None = None, **options: Any) -> None:
+        _check_names(options, "OrgaQuart option")
+        self.options = options
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Quart) -> None:
+        """Build ``app``'s endpoint, register its route and its serving hooks.
+
+        Raises:
+            ConfigurationError: a setting is wrong, or ``app`` already has the extension.
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise ConfigurationError("OrgaQuart is already set up on this app.")
+        found = {k[5:].lower(): v for k, v in app.config.items() if k.startswith("ORGA_")}
+        _check_names(found, "app.config key")
+        settings = {**found, **self.options}
+        path = settings.pop("path", None) or DEFAULT_PATH
+        if not isinstance(path, str) or not path.startswith("/") or path == "/":
+            raise ConfigurationError(f"path must be an absolute route path, not {path!r}.")
+        endpoint = OrgaClientSecrets(**settings)
+        state = OrgaState(endpoint=endpoint, path=path.rstrip("/"))
+        app.extensions[EXTENSION_KEY] = state
+        view = _view(endpoint)
+        app.add_url_rule(
+            state.path, "orga_client_secrets", view, methods=_METHODS, strict_slashes=False
+        )
+        authorize = endpoint.config.authorize
+
+        async def check_setup() -> None:
+            # Extensions may be set up in any order; by serving time all of them are.
+            if authorize is quart_auth_user and "QUART_AUTH" not in app.extensions:
+                raise ConfigurationError("quart_auth_user needs quart_auth.QuartAuth(app).")
+
+        app.before_serving(check_setup)
+        app.after_serving(endpoint.aclose)  # pool, limit store, the hook's own client
+
+
+async def quart_auth_user(request: Request) -> Principal | None:
+    """Authorize hook: the caller is quart-auth's ``current_user``, its id the ``auth_id``.
+
+    Pass it as ``authorize=`` to :class:`OrgaQuart`; it needs ``QuartAuth(app)`` (the
+    ``auth`` extra) and Quart's request context, which the route's view provides. A user who
+    is not authenticated gets 401 from the core.
+
+    Raises:
+        RuntimeError: called outside a Quart request (e.g. behind ``OrgaMiddleware``).
+    """
+    from quart_auth import current_user
+
+    if not has_request_context():
+        raise RuntimeError("quart_auth_user works only on the route OrgaQuart registers.")
+    if not await current_user.is_authenticated:
+        return None
+    auth_id = current_user.auth_id
+    return Principal(id=str(auth_id)) if auth_id else None
+
+
+def _check_names(settings: dict[str, Any], what: str) -> None:
+    unknown = sorted(set(settings) - _OPTIONS)
+    if unknown:
+        upper = what.startswith("app.config")
+        names = sorted(f"ORGA_{n.upper()}" if upper else n for n in _OPTIONS)
+        found = ", ".join(f"ORGA_{n.upper()}" if upper else n for n in unknown)
+        raise ConfigurationError(
+            f"Unknown {what} {found}; the settings are {', '.join(names)} "
+            "(see orga_asgi.EndpointConfig)."
+        )
+
+
+def _view(endpoint: OrgaClientSecrets) -> Callable[[], Awaitable[Response]]:
+    async def orga_client_secrets() -> Response:
+        sent: list[_Message] = []
+
+        async def send(message: _Message) -> None:
+            sent.append(message)
+
+        await endpoint(request.scope, _receive(request.body), send)  # type: ignore[arg-type]
+        if not sent or sent[0]["type"] != "http.response.start":
+            raise RuntimeError("the orga-asgi endpoint sent no response")
+        start = sent[0]
+        headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"]])
+        body = b"".join(m.get("body", b"") for m in sent[1:])
+        return current_app.response_class(body, status=start["status"], headers=headers)
+
+    return orga_client_secrets
+
+
+def _receive(body: Body) -> Callable[[], Awaitable[_Message]]:
+    """ASGI ``receive`` over Quart's body, chunk by chunk, so the core's size limit holds."""
+    chunks = body.__aiter__()
+    done = False
+
+    async def receive() -> _Message:
+        nonlocal done
+        if done:  # like a server: nothing more until the client goes away
+            await anyio.sleep_forever()
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            done = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        except RequestEntityTooLarge:  # Quart's MAX_CONTENT_LENGTH is below the core's
+            raise PayloadTooLarge("over MAX_CONTENT_LENGTH") from None
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    return receive

@@ -1,0 +1,516 @@
+"""Helpers of the reliability suite: log capture and leak checks, the error contract, a
+private redis-server, real server processes, /proc measurements and a bounded load generator.
+
+Imported as ``from _rel_support import ...`` (pytest's prepend import mode puts this directory
+on ``sys.path`` for the test files in it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROUTE = "/api/orga-client-secrets"
+
+# What the route may answer (README, "Responses"): the error table, the 200 and a preflight.
+ERROR_TABLE: dict[str, int] = {
+    "unauthorized": 401,
+    "forbidden": 403,
+    "https_required": 403,
+    "cross_origin_forbidden": 403,
+    "method_not_allowed": 405,
+    "payload_too_large": 413,
+    "rate_limited": 429,
+    "too_many_in_flight": 429,
+    "rate_limiter_unavailable": 503,
+    "busy": 503,
+    "upstream_auth_failed": 502,
+    "upstream_rate_limited": 503,
+    "upstream_timeout": 504,
+    "upstream_unavailable": 502,
+    "upstream_invalid_response": 502,
+}
+UPSTREAM_CODES = frozenset(code for code in ERROR_TABLE if code.startswith("upstream_"))
+# The route's own header names: anything else in a response was chosen by someone else.
+RESPONSE_HEADER_NAMES = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"cache-control",
+        b"pragma",
+        b"x-content-type-options",
+        b"referrer-policy",
+        b"x-request-id",
+        b"strict-transport-security",
+        b"ratelimit",
+        b"ratelimit-policy",
+        b"retry-after",
+        b"www-authenticate",
+        b"allow",
+        b"vary",
+        b"access-control-allow-origin",
+        b"access-control-allow-credentials",
+        b"access-control-expose-headers",
+        b"access-control-allow-methods",
+        b"access-control-allow-headers",
+        b"access-control-max-age",
+    }
+)
+
+
+def unavailable(reason: str) -> None:
+    """Skip, except under ``CI=true`` where a missing dependency must fail the run."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: reliability tests must run)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- logs and leaks
+
+
+class LogCapture(logging.Handler):
+    """Every record the process logs, formatted with its traceback, while installed.
+
+    Installed on the root logger (and on ``uvicorn``, which does not propagate) at DEBUG, with
+    the ``orga_asgi`` loggers at DEBUG, so the leak checks see what any verbose deployment
+    would write.
+    """
+
+    _EXTRA_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        self.lines: list[str] = []
+        self.records: list[logging.LogRecord] = []
+        self._saved: list[tuple[logging.Logger, int]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception as exc:  # a record that cannot be formatted is a bug too
+            text = f"UNFORMATTABLE {record.name} {record.msg!r}: {exc!r}"
+        self.records.append(record)
+        self.lines.append(text)
+
+    def install(self) -> LogCapture:
+        root = logging.getLogger()
+        for logger in (root, logging.getLogger("orga_asgi")):
+            self._saved.append((logger, logger.level))
+            logger.setLevel(logging.DEBUG)
+        root.addHandler(self)
+        for name in self._EXTRA_LOGGERS:
+            logging.getLogger(name).addHandler(self)
+        return self
+
+    def uninstall(self) -> None:
+        root = logging.getLogger()
+        root.removeHandler(self)
+        for name in self._EXTRA_LOGGERS:
+            logging.getLogger(name).removeHandler(self)
+        for logger, level in reversed(self._saved):
+            logger.setLevel(level)
+        self._saved.clear()
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self.records.clear()
+
+
+def assert_no_secret(where: str, texts: Iterable[str], secrets: Iterable[str]) -> None:
+    """None of ``secrets`` (ignoring ones too short to mean anything) appears in ``texts``.
+
+    The failure message names the place and shows the surroundings with the secret masked,
+    so a failing leak check does not leak in turn.
+    """
+    wanted = [s for s in set(secrets) if s and len(s) >= 6]
+    for text in texts:
+        for secret in wanted:
+            at = text.find(secret)
+            if at >= 0:
+                context = text[max(0, at - 80) : at + len(secret) + 80].replace(secret, "<SECRET>")
+                pytest.fail(f"a secret ({len(secret)} chars) leaked into {where}: ...{context}...")
+
+
+def response_texts(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> list[str]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return [f"{name}: {value}" for name, value in items]
+
+
+def assert_mapped_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    expected_status: int | None = None,
+    expected_code: str | None = None,
+) -> dict[str, Any]:
+    """A documented JSON error: ``{"error", "message", "requestId"}``, id = ``X-Request-ID``."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        pytest.fail(f"HTTP {status}: the body is not JSON: {body[:200]!r}")
+    assert isinstance(data, dict), data
+    assert set(data) == {"error", "message", "requestId"}, data
+    code = data["error"]
+    assert code in ERROR_TABLE, f"undocumented error code {code!r}"
+    assert ERROR_TABLE[code] == status, f"{code} came with HTTP {status}"
+    if expected_code is not None:
+        assert code == expected_code, f"expected {expected_code}, got {code} ({status})"
+    if expected_status is not None:
+        assert status == expected_status, f"expected {expected_status}, got {status} ({code})"
+    assert data["requestId"], data
+    assert data["requestId"] == headers.get("x-request-id"), (data, dict(headers))
+    assert "Traceback" not in data["message"]
+    assert headers.get("content-type", "").startswith("application/json")
+    return data
+
+
+# --------------------------------------------------------------------------- redis-server
+
+
+class RedisProcess:
+    """A private, password-protected ``redis-server`` on a fixed free loopback port.
+
+    ``stop()`` and ``start()`` keep the port, so a URL stays valid across an outage.
+    """
+
+    PASSWORD = "rel-redis-pw-6a9c1f0e"  # noqa: S105 - a test server's password, leak-checked
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.port = free_port()
+        self.directory = tempfile.mkdtemp(prefix="orga-rel-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.PASSWORD}@127.0.0.1:{self.port}/0"
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                auth = f"AUTH {self.PASSWORD}\r\nPING\r\n".encode()
+                sock.sendall(auth)
+                data = b""
+                deadline = time.monotonic() + 1
+                while b"+PONG" not in data and time.monotonic() < deadline:
+                    chunk = sock.recv(64)
+                    if not chunk:
+                        break
+                    data += chunk
+                return b"+PONG" in data
+        except OSError:
+            return False
+
+    def start(self, timeout: float = 10.0) -> None:
+        if self.running:
+            return
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "no", "--dir", self.directory, "--requirepass", self.PASSWORD]
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout
+        while not self.ping():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def redis_binary() -> str | None:
+    return shutil.which("redis-server")
+
+
+# --------------------------------------------------------------------------- /proc
+
+
+def fd_count(pid: int | str = "self") -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_kib(pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def _socket_inodes(pid: int | str) -> set[str]:
+    inodes = set()
+    base = f"/proc/{pid}/fd"
+    for name in os.listdir(base):
+        try:
+            target = os.readlink(f"{base}/{name}")
+        except OSError:  # closed while we looked
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+@dataclass(frozen=True)
+class TcpSocket:
+    local_port: int
+    remote_port: int
+    state: str  # hex, "01" is ESTABLISHED, "0A" LISTEN
+
+
+def tcp_sockets(pid: int | str = "self") -> list[TcpSocket]:
+    """The TCP sockets (v4 and v6) that process ``pid`` holds open."""
+    inodes = _socket_inodes(pid)
+    found = []
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as rows:
+                next(rows)
+                for row in rows:
+                    parts = row.split()
+                    if parts[9] in inodes:
+                        local, remote = parts[1], parts[2]
+                        found.append(
+                            TcpSocket(
+                                int(local.rsplit(":", 1)[1], 16),
+                                int(remote.rsplit(":", 1)[1], 16),
+                                parts[3],
+                            )
+                        )
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def connections_to(port: int, pid: int | str = "self") -> list[TcpSocket]:
+    """ESTABLISHED connections of ``pid`` to a loopback server listening on ``port``."""
+    return [s for s in tcp_sockets(pid) if s.remote_port == port and s.state == "01"]
+
+
+def connections_from_clients(port: int, pid: int | str = "self") -> list[TcpSocket]:
+    """Sockets ``pid`` accepted on its listening ``port`` (any state but LISTEN)."""
+    return [s for s in tcp_sockets(pid) if s.local_port == port and s.state != "0A"]
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- server processes
+
+
+class ServerProcess:
+    """``python -m uvicorn module:app`` on a loopback port, with stderr kept in a file."""
+
+    def __init__(
+        self,
+        app: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        extra_args: Iterable[str] = (),
+        python_flags: Iterable[str] = (),
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stderr = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
+            prefix="orga-rel-server-", suffix=".log", delete=False
+        )
+        args = [sys.executable, *python_flags, "-m", "uvicorn", app, "--app-dir", str(HERE)]
+        args += ["--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "on"]
+        args += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
+        args += ["--no-access-log", *extra_args]
+        child_env = dict(os.environ)
+        child_env.pop("PYTHONWARNINGS", None)
+        child_env.update(env or {})
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            env=child_env,
+            cwd=str(HERE),
+        )
+        self.pid = self.process.pid
+
+    def wait_ready(self, timeout: float = 30.0) -> ServerProcess:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.stderr()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"server not listening after {timeout}s") from None
+                time.sleep(0.05)
+
+    def stderr(self) -> str:
+        self._stderr.flush()
+        return Path(self._stderr.name).read_text(errors="replace")
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        """SIGTERM, then wait; returns the exit code (SIGKILL after ``timeout``: -9)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+            return -9
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.terminate(10)
+        self._stderr.close()
+
+    def cleanup(self) -> None:
+        self.stop()
+        with contextlib.suppress(OSError):
+            os.unlink(self._stderr.name)
+
+
+@contextlib.contextmanager
+def server_process(app: str, **kwargs: Any) -> Iterator[ServerProcess]:
+    server = ServerProcess(app, **kwargs)
+    try:
+        yield server.wait_ready()
+    finally:
+        server.cleanup()
+
+
+# --------------------------------------------------------------------------- load generator
+
+
+@dataclass
+class LoadResult:
+    """What one load round saw."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    outcomes: Counter[str] = field(default_factory=Counter)  # "200" or "502 upstream_..."
+    problems: list[str] = field(default_factory=list)  # anything not a documented answer
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def failures(self) -> int:
+        return self.requests - self.outcomes["200"]
+
+
+async def run_load(
+    url: str,
+    *,
+    total: int,
+    concurrency: int,
+    headers: Mapping[str, str] | None = None,
+    time_budget: float = 300.0,
+) -> LoadResult:
+    """``total`` GETs of ``url`` from ``concurrency`` workers over one aiohttp connector.
+
+    Bounded in count and in time: workers stop at ``total`` or when ``time_budget`` runs out
+    (the round then fails with what it saw).
+    """
+    import asyncio
+
+    import aiohttp
+
+    result = LoadResult()
+    issued = 0
+    deadline = time.monotonic() + time_budget
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal issued
+        while issued < total and time.monotonic() < deadline:
+            issued += 1
+            try:
+                async with session.get(url, headers=headers) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                result.requests += 1
+                result.outcomes[f"client:{type(exc).__name__}"] += 1
+                result.problems.append(f"transport error {exc!r}")
+                continue
+            result.requests += 1
+            if status == 200:
+                try:
+                    data = json.loads(body)
+                    ok = bool(data["ephemeralToken"]) and isinstance(data["iceServers"], list)
+                except (ValueError, KeyError, TypeError):
+                    ok = False
+                result.outcomes["200" if ok else "200 malformed"] += 1
+                if not ok:
+                    result.problems.append(f"bad 200 body {body[:120]!r}")
+                continue
+            try:
+                data = assert_mapped_error(status, resp_headers, body)
+            except (AssertionError, pytest.fail.Exception) as exc:
+                result.outcomes[f"{status} unmapped"] += 1
+                result.problems.append(f"HTTP {status}: {exc} {body[:120]!r}")
+                continue
+            result.outcomes[f"{status} {data['error']}"] += 1
+
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    return result
