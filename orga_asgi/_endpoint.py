@@ -30,7 +30,7 @@ from ._limits import RateLimitGate
 from ._log import get_logger
 from ._origin import OriginPolicy
 from ._principal import AuthorizeHook, Principal, Secret, as_async_hook
-from ._proxy import ProxyResolver, is_loopback
+from ._proxy import ProxyResolver
 from ._request_id import request_id_var, resolve_request_id
 from ._responses import SECURITY_HEADERS, error_body, send_json, success_body
 from ._upstream_slots import UpstreamSlots
@@ -279,15 +279,16 @@ class OrgaClientSecrets:
             return 204, "preflight", None
         if method != "GET" and method != "POST":
             raise MethodNotAllowed(method)
-        if scheme != "https" and self.config.require_https:
-            peer = scope.get("client")
-            if not (
-                self.config.allow_insecure_loopback
-                and peer
-                and is_loopback(peer[0])
-                and is_loopback(client)
-            ):
-                raise HTTPSRequired
+        # Loopback means the direct peer is loopback and nothing was forwarded: a local
+        # proxy relaying remote clients over plain HTTP does not count.
+        if (
+            scheme != "https"
+            and self.config.require_https
+            and not (
+                self.config.allow_insecure_loopback and self._proxies.is_loopback_request(scope)
+            )
+        ):
+            raise HTTPSRequired
         if origin is not None or b"sec-fetch-site" in found:
             allowed = self._origins.check(
                 origin=origin,

@@ -14,6 +14,7 @@ import hmac
 import http
 import json
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,14 @@ from ._types import Receive, Scope, Send
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["FAKE_API_KEY", "FAKE_BASE_URL", "FakeOrga", "RecordedCall", "sandbox_client"]
+__all__ = [
+    "FAKE_API_KEY",
+    "FAKE_BASE_URL",
+    "FakeOrga",
+    "RecordedCall",
+    "all_issued_secrets",
+    "sandbox_client",
+]
 
 FAKE_API_KEY = "sk_orga_ai_test"
 FAKE_BASE_URL = "https://fake-orga.test"
@@ -174,6 +182,7 @@ class FakeOrga:
         self._tokens = TokenStore(max_tokens)
         self._calls: deque[RecordedCall] = deque(maxlen=max_calls)
         self._faults: dict[FaultRoute, deque[_Fault]] = {r: deque() for r in _PATHS}
+        _LIVE_FAKES.add(self)
 
     @property
     def token_field(self) -> TokenField:
@@ -397,6 +406,22 @@ async def _answer_fault(
     # Announce the full length, send half: the client sees a connection cut mid-body.
     await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
     raise ConnectionResetError("fake orga dropped the connection")
+
+
+_LIVE_FAKES: weakref.WeakSet[FakeOrga] = weakref.WeakSet()
+
+
+def all_issued_secrets() -> set[str]:
+    """Every API key, token and TURN credential of every FakeOrga still alive.
+
+    For leak checks across a whole test: none of these may show up in a log line, an
+    error body or a response header.
+    """
+    found: set[str] = set()
+    for fake in list(_LIVE_FAKES):
+        found.add(fake._api_key.decode())
+        found |= fake.issued_secrets()
+    return found
 
 
 def sandbox_client(fake: FakeOrga | None = None) -> httpx.AsyncClient:

@@ -14,7 +14,8 @@ import httpx
 from orga_asgi import OrgaClientSecrets, allow_anonymous
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga
 
-CALLER = ("203.0.113.7", 40000)  # a documentation address: not loopback, not trusted
+CALLER = ("203.0.113.7", 40000)
+seen_responses: list[httpx.Response] = []  # read by the leak guard in conftest.py  # a documentation address: not loopback, not trusted
 
 
 def fake_client(fake: FakeOrga) -> httpx.AsyncClient:
@@ -38,8 +39,17 @@ def caller(
     app: Any, *, scheme: str = "https", client: tuple[str, int] = CALLER, **kwargs: Any
 ) -> httpx.AsyncClient:
     """A client calling ``app`` in-process as a remote browser would, over ``scheme``."""
+    async def remember(response: httpx.Response) -> None:
+        # Handed to the leak guard, which checks headers and error bodies after the test.
+        await response.aread()
+        seen_responses.append(response)
+
     transport = httpx.ASGITransport(app=app, client=client)
-    return httpx.AsyncClient(transport=transport, base_url=f"{scheme}://testserver", **kwargs)
+    hooks = kwargs.pop("event_hooks", {})
+    hooks.setdefault("response", []).append(remember)
+    return httpx.AsyncClient(
+        transport=transport, base_url=f"{scheme}://testserver", event_hooks=hooks, **kwargs
+    )
 
 
 def free_port() -> int:

@@ -1,10 +1,83 @@
-"""Suite-wide fixtures. Tests run on asyncio through anyio unless they ask for trio."""
+"""Suite-wide fixtures.
+
+Tests run on asyncio through anyio unless they ask for trio. Every test runs under the
+leak guard: it captures every log record the package emits (at DEBUG) and every response
+seen by the suite's in-process clients, and fails the test if an API key, an issued token
+or a TURN credential appears in any of them, other than the issued token and its ICE
+servers in a 200 body.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterator
+
 import pytest
+from _support import seen_responses
+
+from orga_asgi.testing import all_issued_secrets
+
+# Characters secrets are made of (keys, JWTs, token_urlsafe credentials): splitting text on
+# everything else yields candidate words, checked against the secrets with one set lookup.
+_NOT_SECRET_CHARS = re.compile(r"[^A-Za-z0-9._~+/=-]+")
+_API_KEY = re.compile(r"sk_orga_ai_(?!\[REDACTED)[A-Za-z0-9_-]+")
+
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # format() runs the package's own filters' output through exception text too.
+        self.texts.append(self.format(record) + " " + repr(record.__dict__.get("args")))
+
+
+def _leaks(text: str, secrets: set[str]) -> set[str]:
+    words = set(_NOT_SECRET_CHARS.split(text))
+    # Also look inside words: a secret may be glued to punctuation we do not split on.
+    found = words & secrets
+    found |= {m.group(0) for m in _API_KEY.finditer(text)}
+    return found
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def leak_guard() -> Iterator[_Capture]:
+    """Fail the test if a secret reached a log line, an error body or a header."""
+    capture = _Capture()
+    package = logging.getLogger("orga_asgi")
+    old_level = package.level
+    package.setLevel(logging.DEBUG)
+    package.addHandler(capture)
+    seen_responses.clear()
+    try:
+        yield capture
+    finally:
+        package.removeHandler(capture)
+        package.setLevel(old_level)
+    secrets = all_issued_secrets()
+    problems: list[str] = []
+    for text in capture.texts:
+        if leaked := _leaks(text, secrets):
+            problems.append(f"log line leaks {len(leaked)} secret(s): {text[:200]!r}")
+    for response in seen_responses:
+        headers = "\n".join(f"{k}: {v}" for k, v in response.headers.multi_items())
+        if _leaks(headers, secrets):
+            problems.append(f"response headers leak a secret ({response.status_code})")
+        body = response.content.decode("utf-8", "replace")
+        if response.status_code != 200:
+            if _leaks(body, secrets):
+                problems.append(f"{response.status_code} body leaks a secret")
+        elif _API_KEY.search(body):
+            problems.append("a 200 body carries an API key")
+    seen_responses.clear()
+    if problems:
+        pytest.fail("leak guard:\n" + "\n".join(problems), pytrace=False)

@@ -1,7 +1,12 @@
-"""A tiny Starlette app whose route calls the gate, served by test_two_processes.
+"""Apps served by test_two_processes, each in its own uvicorn process, sharing one Redis.
 
-Configured by environment: ``ORGA_TEST_REDIS_URL``, ``ORGA_TEST_KEY_PREFIX`` and
-``ORGA_TEST_RATE_LIMITS`` (comma separated). ``GET /mint?user=NAME`` answers 200 or 429.
+Configured by environment: ``ORGA_TEST_REDIS_URL``, ``ORGA_TEST_KEY_PREFIX``,
+``ORGA_TEST_RATE_LIMITS`` (comma separated). Two apps:
+
+* ``app``: a tiny Starlette route calling the gate (``check_ip`` then ``check_principal``);
+  ``GET /mint?user=NAME`` answers 200 or 429.
+* ``endpoint_app``: the real pipeline, ``OrgaMiddleware`` + ``OrgaClientSecrets`` against an
+  in-process ``FakeOrga``; the bearer token is the principal id.
 """
 
 from __future__ import annotations
@@ -15,12 +20,18 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from orga_asgi import OrgaClientSecrets, OrgaMiddleware, Principal
 from orga_asgi._limits import RateLimitExceeded, RateLimitGate
+from orga_asgi.auth import bearer
+from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
+
+REDIS_URL = os.environ["ORGA_TEST_REDIS_URL"]
+RATE_LIMITS = tuple(os.environ["ORGA_TEST_RATE_LIMITS"].split(","))
 
 gate = RateLimitGate(
-    rate_limits=tuple(os.environ["ORGA_TEST_RATE_LIMITS"].split(",")),
+    rate_limits=RATE_LIMITS,
     ip_rate_limits=("1000/minute",),
-    storage_uri=os.environ["ORGA_TEST_REDIS_URL"],
+    storage_uri=REDIS_URL,
     key_prefix=os.environ["ORGA_TEST_KEY_PREFIX"],
     on_storage_error="deny",  # a silent per-process fallback would hide a broken store
 )
@@ -51,3 +62,29 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 app = Starlette(routes=[Route("/mint", mint), Route("/health", health)], lifespan=lifespan)
+
+
+def _endpoint_app() -> OrgaMiddleware:
+    upstream = sandbox_client()
+
+    @asynccontextmanager
+    async def close_upstream(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await upstream.aclose()
+
+    endpoint = OrgaClientSecrets(
+        authorize=bearer(lambda token: Principal(id=token)),
+        api_key=FAKE_API_KEY,
+        base_url=FAKE_BASE_URL,
+        http_client=upstream,
+        trusted_proxies=["127.0.0.1"],
+        storage_uri=REDIS_URL,
+        rate_limits=RATE_LIMITS,
+        ip_rate_limits=None,
+        on_storage_error="deny",
+    )
+    inner = Starlette(routes=[Route("/health", health)], lifespan=close_upstream)
+    return OrgaMiddleware(inner, endpoint=endpoint)
+
+
+endpoint_app = _endpoint_app() if os.environ.get("ORGA_TEST_APP") == "endpoint" else None

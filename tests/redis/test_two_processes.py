@@ -26,10 +26,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def server_process(env: dict[str, str]) -> Iterator[str]:
-    """Run ``_gate_app`` in its own uvicorn process; yield its base URL; always kill it."""
+def server_process(env: dict[str, str], app: str = "app") -> Iterator[str]:
+    """Serve ``_gate_app:<app>`` in its own uvicorn process; yield its base URL; always kill it."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "_gate_app:app", "--app-dir", str(HERE)]
+    command = [sys.executable, "-m", "uvicorn", f"_gate_app:{app}", "--app-dir", str(HERE)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(
         command, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -87,3 +87,28 @@ def test_two_processes_share_one_limit(redis_url: str, key_prefix: str) -> None:
     assert refused.headers["ratelimit"].startswith('"10-per-minute";r=0;')
     assert responses[9].headers["ratelimit"].startswith('"10-per-minute";r=0;')
     assert responses[0].headers["ratelimit"].startswith('"10-per-minute";r=9;')
+
+
+def test_two_endpoint_processes_share_one_limit(redis_url: str, key_prefix: str) -> None:
+    """The real pipeline: OrgaClientSecrets in two processes, FakeOrga upstream in each."""
+    env = {
+        "ORGA_TEST_REDIS_URL": redis_url,
+        "ORGA_TEST_KEY_PREFIX": key_prefix,
+        "ORGA_TEST_RATE_LIMITS": "4/minute",
+        "ORGA_TEST_APP": "endpoint",
+    }
+    # The endpoint keys on the principal: a fresh one per run keeps a shared Redis clean.
+    headers = {"authorization": f"Bearer {key_prefix}", "x-forwarded-proto": "https"}
+    with (
+        server_process(env, "endpoint_app") as first,
+        server_process(env, "endpoint_app") as second,
+        httpx.Client(timeout=10, headers=headers) as client,
+    ):
+        responses = [
+            client.post(f"{(first, second)[n % 2]}/api/orga-client-secrets") for n in range(12)
+        ]
+    statuses = [response.status_code for response in responses]
+    assert statuses == [200] * 4 + [429] * 8, [r.text for r in responses]
+    assert responses[-1].json()["error"] == "rate_limited"
+    assert int(responses[-1].headers["retry-after"]) >= 1
+    assert responses[0].headers["ratelimit"].startswith('"4-per-minute";r=3;')

@@ -2,12 +2,15 @@
 private redis-server, real server processes, /proc measurements and a bounded load generator.
 
 Imported as ``from _rel_support import ...`` (pytest's prepend import mode puts this directory
-on ``sys.path`` for the test files in it).
+on ``sys.path`` for the test files in it). The fixtures live here too, imported by each test
+module, rather than in a ``conftest.py``: ``tests/_support.py`` imports ``conftest`` by name,
+and a second ``conftest`` module in this directory would shadow the suite's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -80,6 +84,51 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: reliability tests must run)")
     pytest.skip(reason)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(autouse=True)
+def logs() -> Iterator[LogCapture]:
+    """Every log record of the test, at DEBUG; afterwards nothing may report an unclosed
+    aiohttp session or connector (garbage is collected first so ``__del__`` reports run)."""
+    capture = LogCapture().install()
+    try:
+        yield capture
+        gc.collect()
+        unclosed = [line for line in capture.lines if "Unclosed" in line]
+        assert not unclosed, unclosed[:5]
+    finally:
+        capture.uninstall()
+
+
+@pytest.fixture(scope="session")
+def redis_process() -> Iterator[RedisProcess]:
+    binary = redis_binary()
+    if binary is None:
+        unavailable("no redis-server binary on PATH")
+    assert binary is not None
+    server = RedisProcess(binary)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def redis(redis_process: RedisProcess) -> Iterator[RedisProcess]:
+    """The private server, running; tests may stop and restart it, and leave it running."""
+    redis_process.start()
+    yield redis_process
+    redis_process.start()
+
+
+def rel_caller(app: Any, *, scheme: str = "https", **kwargs: Any) -> httpx.AsyncClient:
+    """An httpx client calling ``app`` in-process from a remote (documentation) address."""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+    return httpx.AsyncClient(transport=transport, base_url=f"{scheme}://testserver", **kwargs)
 
 
 def free_port() -> int:
@@ -345,6 +394,142 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- TCP chaos proxy
+
+
+class ChaosProxy:
+    """A loopback TCP relay in front of a server, for faults no HTTP server makes on purpose.
+
+    ``fault(kind, times)`` applies to the next ``times`` requests (``None``: until
+    ``clear()``); one client read is taken as one request, which holds for the small
+    header-only requests of the exchange:
+
+    * ``"close"``: close the client connection without answering (FIN);
+    * ``"reset"``: abort it with a TCP RST (``SO_LINGER`` 0);
+    * ``"blackhole"``: swallow the request and never answer.
+
+    Runs its own event loop in a daemon thread; ``accepted`` counts client connections.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        import asyncio
+        import collections
+        import threading
+
+        self.target_port = target_port
+        self.accepted = 0
+        self._faults: collections.deque[list[Any]] = collections.deque()
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._server: Any = None
+        self._tasks: set[Any] = set()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def fault(self, kind: str, times: int | None = 1) -> None:
+        assert kind in ("close", "reset", "blackhole")
+        with self._lock:
+            self._faults.append([kind, times])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _next_fault(self) -> str | None:
+        with self._lock:
+            if not self._faults:
+                return None
+            entry = self._faults[0]
+            if entry[1] is not None:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    self._faults.popleft()
+            return str(entry[0])
+
+    def _run(self) -> None:
+        import asyncio
+
+        asyncio.set_event_loop(self._loop)
+
+        async def start() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = self._server.sockets[0].getsockname()[1]
+            self._ready.set()
+
+        self._loop.run_until_complete(start())
+        self._loop.run_forever()
+
+    def __enter__(self) -> ChaosProxy:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the chaos proxy did not start")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import asyncio
+
+        async def stop() -> None:
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _handle(self, reader: Any, writer: Any) -> None:
+        import asyncio
+        import struct
+
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        self.accepted += 1
+        up_writer = None
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+            async def downstream() -> None:
+                while data := await up_reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+                writer.close()
+
+            relay = asyncio.create_task(downstream())
+            try:
+                while data := await reader.read(65536):
+                    kind = self._next_fault()
+                    if kind == "blackhole":
+                        continue
+                    if kind == "close":
+                        return
+                    if kind == "reset":
+                        sock = writer.get_extra_info("socket")
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        writer.transport.abort()
+                        return
+                    up_writer.write(data)
+                    await up_writer.drain()
+            finally:
+                relay.cancel()
+                with contextlib.suppress(BaseException):
+                    await relay
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            for w in (writer, up_writer):
+                if w is not None:
+                    w.close()
+            self._tasks.discard(task)
 
 
 # --------------------------------------------------------------------------- server processes

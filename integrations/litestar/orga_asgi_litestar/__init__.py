@@ -14,7 +14,14 @@
 
 from __future__ import annotations
 
-from ._plugin import ClientSecretsBody, ErrorBody, IceServer, OrgaPlugin, OrgaPluginConfig
+from ._plugin import (
+    ClientSecretsBody,
+    ErrorBody,
+    IceServer,
+    OrgaDependency,
+    OrgaPlugin,
+    OrgaPluginConfig,
+)
 
 __version__ = "0.1.0"
 
@@ -22,6 +29,7 @@ __all__ = [
     "ClientSecretsBody",
     "ErrorBody",
     "IceServer",
+    "OrgaDependency",
     "OrgaPlugin",
     "OrgaPluginConfig",
     "__version__",

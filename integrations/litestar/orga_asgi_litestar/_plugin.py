@@ -41,7 +41,23 @@ if TYPE_CHECKING:
     from litestar.config.app import AppConfig
     from litestar.types import Guard
 
-__all__ = ["ClientSecretsBody", "ErrorBody", "IceServer", "OrgaPlugin", "OrgaPluginConfig"]
+    OrgaDependency = OrgaClientSecrets
+else:
+    try:  # Litestar >= 2.23 deprecates dependencies inferred from the parameter name alone
+        from litestar.di import NamedDependency
+    except ImportError:  # pragma: no cover - older Litestar
+        OrgaDependency = OrgaClientSecrets
+    else:
+        OrgaDependency = NamedDependency[OrgaClientSecrets]
+
+__all__ = [
+    "ClientSecretsBody",
+    "ErrorBody",
+    "IceServer",
+    "OrgaDependency",
+    "OrgaPlugin",
+    "OrgaPluginConfig",
+]
 
 
 class _IceServerRequired(TypedDict):

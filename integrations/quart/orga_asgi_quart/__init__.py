@@ -123,8 +123,11 @@ class OrgaQuart:
             if authorize is quart_auth_user and "QUART_AUTH" not in app.extensions:
                 raise ConfigurationError("quart_auth_user needs quart_auth.QuartAuth(app).")
 
+        async def close() -> None:
+            await endpoint.aclose()  # the pool, the limit store, the hook's own client
+
         app.before_serving(check_setup)
-        app.after_serving(endpoint.aclose)  # pool, limit store, the hook's own client
+        app.after_serving(close)
 
 
 async def quart_auth_user(request: Request) -> Principal | None:

@@ -15,7 +15,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.testing import AsyncTestClient
-from orga_asgi_litestar import OrgaPlugin, OrgaPluginConfig
+from orga_asgi_litestar import OrgaDependency, OrgaPlugin, OrgaPluginConfig
 
 from orga_asgi import DEFAULT_PATH, ConfigurationError, OrgaClientSecrets, Principal
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
@@ -196,11 +196,11 @@ async def test_dependency_issues_for_other_handlers(
     fake: FakeOrga, upstream: httpx.AsyncClient
 ) -> None:
     @get("/mint")
-    async def mint(orga: OrgaClientSecrets) -> dict[str, Any]:
+    async def mint(orga: OrgaDependency) -> dict[str, Any]:
         return (await orga.issue(Principal(id="ada"))).to_dict()
 
     @get("/mint-custom")
-    async def mint_custom(realtime: OrgaClientSecrets) -> str:
+    async def mint_custom(realtime: OrgaDependency) -> str:
         return (await realtime.issue(Principal(id="ada"))).ephemeral_token
 
     default = Litestar(route_handlers=[mint], plugins=[plugin(upstream)])

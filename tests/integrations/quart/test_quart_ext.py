@@ -13,7 +13,13 @@ from quart import Quart, request
 from quart_auth import AuthUser, QuartAuth, login_user, logout_user
 from starlette.requests import Request
 
-from orga_asgi import DEFAULT_PATH, ConfigurationError, OrgaClientSecrets, allow_anonymous
+from orga_asgi import (
+    DEFAULT_PATH,
+    ConfigurationError,
+    OrgaClientSecrets,
+    Principal,
+    allow_anonymous,
+)
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
 
 pytestmark = pytest.mark.anyio
@@ -225,9 +231,14 @@ async def test_serving_lifecycle_closes_endpoint_and_hook(fake: FakeOrga) -> Non
 
 async def test_other_routes_and_the_core_stages(fake: FakeOrga) -> None:
     app = make_app()
-    app.config["MAX_CONTENT_LENGTH"] = 100
+    app.config["ORGA_MAX_BODY_SIZE"] = 100
     origins = {"allowed_origins": ["https://app.example"]}
     OrgaQuart(app, authorize=allow_anonymous, **sandbox(fake, **origins))
+
+    async def chunks() -> Any:  # no Content-Length: the core counts while it reads
+        yield b"x" * 60
+        yield b"x" * 60
+
     async with caller(app) as client, caller(app, scheme="http") as insecure:
         plain = await insecure.get(DEFAULT_PATH)
         hello = await client.get("/hello")
@@ -237,12 +248,7 @@ async def test_other_routes_and_the_core_stages(fake: FakeOrga) -> None:
             DEFAULT_PATH,
             headers={"origin": "https://app.example", "access-control-request-method": "POST"},
         )
-        too_big = await client.post(DEFAULT_PATH, content=b"x" * 20_000)  # the core's limit
-
-        async def chunks() -> Any:  # no length; Quart's MAX_CONTENT_LENGTH is lower
-            yield b"x" * 60
-            yield b"x" * 60
-
+        too_big = await client.post(DEFAULT_PATH, content=b"x" * 1000)
         too_big_streamed = await client.post(DEFAULT_PATH, content=chunks())
     assert hello.json() == {"hello": "world"}
     assert "x-request-id" not in hello.headers and "cache-control" not in hello.headers
@@ -256,6 +262,21 @@ async def test_other_routes_and_the_core_stages(fake: FakeOrga) -> None:
     assert too_big_streamed.status_code == 413
     assert too_big_streamed.json()["error"] == "payload_too_large"
     assert fake.calls == []
+
+
+async def test_hook_reads_the_body_within_quarts_limit(fake: FakeOrga) -> None:
+    async def authorize(request: Request) -> Principal | None:
+        body = await request.body()
+        return Principal(id=body.decode()) if body else None
+
+    app = make_app()
+    app.config["MAX_CONTENT_LENGTH"] = 10
+    OrgaQuart(app, authorize=authorize, **sandbox(fake))
+    async with caller(app) as client:
+        ok = await client.post(DEFAULT_PATH, content=b"user-1")
+        too_big = await client.post(DEFAULT_PATH, content=b"x" * 50)
+    assert ok.status_code == 200, ok.text
+    assert (too_big.status_code, too_big.json()["error"]) == (413, "payload_too_large")
 
 
 @pytest.mark.servers

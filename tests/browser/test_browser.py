@@ -1,0 +1,155 @@
+"""examples/browser in a real headless Chromium: the page logs in, fetches credentials with
+its session cookie, and WebRTC accepts the ICE servers; other origins are refused.
+
+Uses the system Chromium (/usr/bin/chromium) through Playwright, never a downloaded one.
+Without either the test is skipped, unless CI=true, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _support import uvicorn_server
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from orga_asgi import DEFAULT_PATH
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000  # every wait in the browser is bounded by this
+SERVER = Path(__file__).resolve().parents[2] / "examples" / "browser" / "server.py"
+PAGE_DONE = "document.getElementById('status').textContent !== 'loading'"
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; CI=true requires the browser test to run")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright for Python is not installed")
+    if not os.access(CHROMIUM, os.X_OK):
+        unavailable(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """examples/browser/server.py, freshly imported in sandbox mode, served by uvicorn."""
+    monkeypatch.delenv("ORGA_API_KEY", raising=False)
+    monkeypatch.delenv("ORGA_BASE_URL", raising=False)
+    spec = importlib.util.spec_from_file_location("_browser_example_server", SERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    with uvicorn_server(module.app) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def log_in(page: Any, site: str) -> dict[str, Any]:
+    """Open the page, log in, and return the credentials the page received."""
+    page.goto(site + "/")
+    page.wait_for_function(PAGE_DONE)
+    assert page.text_content("#status") == "unauthorized"
+    with page.expect_response(lambda r: r.url == site + DEFAULT_PATH) as answered:
+        page.click("#login")
+    response = answered.value
+    assert response.status == 200
+    page.wait_for_function(PAGE_DONE)
+    assert page.text_content("#status") == "ok"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def normalized(servers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # getConfiguration() lists urls as an array and fills in empty credentials.
+    return [
+        {
+            "urls": [s["urls"]] if isinstance(s["urls"], str) else list(s["urls"]),
+            "username": s.get("username", ""),
+            "credential": s.get("credential", ""),
+        }
+        for s in servers
+    ]
+
+
+def test_page_gets_credentials_and_webrtc_takes_the_ice_servers(page: Any, site: str) -> None:
+    body = log_in(page, site)
+    assert body["ephemeralToken"].count(".") == 2
+    assert any("username" in server for server in body["iceServers"])  # TURN included
+    configured = page.evaluate("window.orgaPeer.getConfiguration().iceServers")
+    assert normalized(configured) == normalized(body["iceServers"])
+    assert page.text_content("#ice-servers") == str(len(body["iceServers"]))
+    (session,) = page.context.cookies(site)
+    assert (session["name"], session["httpOnly"], session["sameSite"]) == ("session", True, "Lax")
+
+
+ATTACKER_PAGE = """<!doctype html><p id="result">pending</p><script>
+fetch("{target}", {{credentials: "include"}}).then(
+  (r) => {{ document.getElementById("result").textContent = "read " + r.status; }},
+  () => {{ document.getElementById("result").textContent = "blocked"; }},
+);
+</script>"""
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])  # same-site, cross-site
+def test_other_origins_are_refused(page: Any, site: str, host: str) -> None:
+    log_in(page, site)
+    target = site + DEFAULT_PATH
+
+    async def attacker(request: Request) -> HTMLResponse:
+        return HTMLResponse(ATTACKER_PAGE.format(target=target))
+
+    with uvicorn_server(Starlette(routes=[Route("/", attacker)])) as other:
+        other = other.replace("127.0.0.1", host)
+        with page.expect_response(lambda r: r.url == target) as answered:
+            page.goto(other + "/")
+        # The server refused to mint (no token exists to leak), and without CORS headers
+        # the browser would not have let the page read the answer anyway.
+        assert answered.value.status == 403
+        page.wait_for_function("document.getElementById('result').textContent !== 'pending'")
+        assert page.text_content("#result") == "blocked"
+        if host == "127.0.0.1":  # another port is the same site: the cookie went along
+            assert "cookie" in answered.value.request.all_headers()

@@ -1,0 +1,83 @@
+"""examples/fastapi_app.py: a bearer token gets credentials; none without one."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import httpx
+import pytest
+from _example_support import (
+    ORGA_ENV,
+    assert_clean_shutdown,
+    documented_command,
+    lifespan,
+    load_example,
+    serve_command,
+)
+from _support import uvicorn_server
+
+from orga_asgi import DEFAULT_PATH
+from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+
+ALICE = {"authorization": "Bearer alice-token"}
+
+
+@pytest.fixture
+def sandboxed(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    for name in ORGA_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return load_example("fastapi_app.py")
+
+
+def local(app: object) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50123))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000")
+
+
+@pytest.mark.anyio
+async def test_token_then_credentials_and_401_without_it(sandboxed: ModuleType) -> None:
+    async with lifespan(sandboxed.app), local(sandboxed.app) as client:
+        response = await client.get(DEFAULT_PATH, headers=ALICE)
+        assert response.status_code == 200, response.text
+        assert response.json()["ephemeralToken"]
+        for headers in ({}, {"authorization": "Bearer mallory-token"}):
+            refused = await client.get(DEFAULT_PATH, headers=headers)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == "Bearer"
+        # FastAPI's own route checks the same token, through its dependency.
+        assert (await client.get("/me", headers=ALICE)).json() == {"user": "alice"}
+        assert (await client.get("/me", headers={"authorization": "Bearer x"})).status_code == 401
+    assert sandboxed.sandbox.is_closed
+
+
+@pytest.mark.anyio
+@pytest.mark.servers
+async def test_real_orga_when_the_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeOrga()
+    with uvicorn_server(fake) as upstream:
+        monkeypatch.setenv("ORGA_API_KEY", FAKE_API_KEY)
+        monkeypatch.setenv("ORGA_BASE_URL", upstream)
+        example = load_example("fastapi_app.py")
+        assert example.sandbox is None
+        transport = httpx.ASGITransport(app=example.app, client=("203.0.113.7", 40000))
+        async with (
+            lifespan(example.app),
+            httpx.AsyncClient(transport=transport, base_url="https://api.example") as client,
+        ):
+            response = await client.get(DEFAULT_PATH, headers=ALICE)
+            plain = await client.get(f"http://api.example{DEFAULT_PATH}", headers=ALICE)
+    assert response.status_code == 200, response.text
+    assert plain.status_code == 403  # real mode serves HTTPS only
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.servers
+def test_the_documented_command_serves_it() -> None:
+    command = documented_command("fastapi_app.py")
+    assert command == "uvicorn examples.fastapi_app:app"
+    with serve_command(command) as served, httpx.Client(base_url=served.url, timeout=10) as client:
+        response = client.get(DEFAULT_PATH, headers=ALICE)
+        assert response.status_code == 200, response.text
+        assert response.json()["iceServers"]
+        assert client.get(DEFAULT_PATH).status_code == 401
+    assert_clean_shutdown(served.log)
