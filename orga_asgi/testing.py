@@ -10,13 +10,13 @@ the ``fake_orga`` and ``fake_orga_client`` fixtures.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import http
 import json
 import time
-import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -33,7 +33,7 @@ __all__ = [
     "FAKE_BASE_URL",
     "FakeOrga",
     "RecordedCall",
-    "all_issued_secrets",
+    "recording_secrets",
     "sandbox_client",
 ]
 
@@ -182,7 +182,8 @@ class FakeOrga:
         self._tokens = TokenStore(max_tokens)
         self._calls: deque[RecordedCall] = deque(maxlen=max_calls)
         self._faults: dict[FaultRoute, deque[_Fault]] = {r: deque() for r in _PATHS}
-        _LIVE_FAKES.add(self)
+        for recorder in _RECORDERS:
+            recorder.add(api_key)
 
     @property
     def token_field(self) -> TokenField:
@@ -354,6 +355,12 @@ class FakeOrga:
             return
         lifetime = self._ttl if self._ttl is not None else _DEFAULT_TTL
         token = self._tokens.mint(self._clock(), lifetime)
+        if _RECORDERS:  # a leak check is listening: tell it what must never show up
+            grant = self._tokens.lookup(token, self._clock())
+            for recorder in _RECORDERS:
+                recorder.update((token, self._api_key.decode()))
+                if grant is not None:
+                    recorder.update((grant.username, grant.credential))
         payload: dict[str, object] = dict.fromkeys(_TOKEN_KEYS[self._token_field], token)
         if self._ttl is not None:
             payload["ttl"] = self._ttl
@@ -408,20 +415,27 @@ async def _answer_fault(
     raise ConnectionResetError("fake orga dropped the connection")
 
 
-_LIVE_FAKES: weakref.WeakSet[FakeOrga] = weakref.WeakSet()
+_RECORDERS: list[set[str]] = []
 
 
-def all_issued_secrets() -> set[str]:
-    """Every API key, token and TURN credential of every FakeOrga still alive.
+@contextlib.contextmanager
+def recording_secrets() -> Iterator[set[str]]:
+    """Collect every API key, token and TURN credential any FakeOrga uses meanwhile.
 
-    For leak checks across a whole test: none of these may show up in a log line, an
-    error body or a response header.
+    For leak checks: none of what the set holds may appear in a log line, an error body or
+    a response header. The set keeps filling until the block ends, even after the fakes
+    that minted the secrets are gone::
+
+        with recording_secrets() as secrets:
+            ...  # run requests
+        assert not any(s in log_text for s in secrets)
     """
     found: set[str] = set()
-    for fake in list(_LIVE_FAKES):
-        found.add(fake._api_key.decode())
-        found |= fake.issued_secrets()
-    return found
+    _RECORDERS.append(found)
+    try:
+        yield found
+    finally:
+        _RECORDERS.remove(found)
 
 
 def sandbox_client(fake: FakeOrga | None = None) -> httpx.AsyncClient:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from _support import seen_responses
 
-from orga_asgi.testing import all_issued_secrets
+from orga_asgi.testing import recording_secrets
 
 # Characters secrets are made of (keys, JWTs, token_urlsafe credentials): splitting text on
 # everything else yields candidate words, checked against the secrets with one set lookup.
@@ -59,11 +59,11 @@ def leak_guard() -> Iterator[_Capture]:
     package.addHandler(capture)
     seen_responses.clear()
     try:
-        yield capture
+        with recording_secrets() as secrets:
+            yield capture
     finally:
         package.removeHandler(capture)
         package.setLevel(old_level)
-    secrets = all_issued_secrets()
     problems: list[str] = []
     for text in capture.texts:
         if leaked := _leaks(text, secrets):

@@ -17,7 +17,9 @@ Why an HTTP route handler that *returns the core endpoint as its ASGI response*,
 
 GET and POST are the documented operation. A second handler, hidden from the schema and
 without the plugin's guards, hands every other method to the core too, so CORS preflights
-(``allowed_origins``) and the core's own 405 body keep working.
+(``allowed_origins``) and the core's own 405 body keep working. Both handlers set an
+identity ``after_request`` hook: the app's hooks expect a ``Response`` (``.headers``,
+``.set_cookie``) and this route has none, so they are not applied to it.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ else:
         OrgaDependency = OrgaClientSecrets
     else:
         OrgaDependency = NamedDependency[OrgaClientSecrets]
+# OrgaDependency: annotate a handler parameter named like ``dependency_key`` with it, e.g.
+# ``async def mint(orga: OrgaDependency)``; statically it is ``OrgaClientSecrets``.
 
 __all__ = [
     "ClientSecretsBody",
@@ -128,8 +132,9 @@ class OrgaPluginConfig:
     """Litestar guards run before the route (for GET and POST)."""
 
     dependency_key: str | None = "orga"
-    """Name of the dependency providing the endpoint (``await orga.issue(principal)``);
-    ``None`` registers none."""
+    """Name of the dependency providing the endpoint, for handlers that mint themselves
+    (``await orga.issue(principal)``: no authorization or rate limit there, the handler
+    decides); annotate it with :data:`OrgaDependency`. ``None`` registers none."""
 
     include_in_schema: bool = True
     """Document the route in the app's OpenAPI schema."""
@@ -179,6 +184,10 @@ class OrgaPlugin(InitPlugin):
     def _provide(self) -> OrgaClientSecrets:
         return self.endpoint
 
+    @staticmethod
+    async def _as_is(response: ASGIApp) -> ASGIApp:
+        return response
+
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Add the route, the shutdown hook and the dependency to the app.
 
@@ -218,9 +227,14 @@ class OrgaPlugin(InitPlugin):
                 },
             },
             name="orga_client_secrets",
+            after_request=self._as_is,
         )(orga_client_secrets)
         hidden = route(
-            config.path, http_method=_OTHER_METHODS, status_code=200, include_in_schema=False
+            config.path,
+            http_method=_OTHER_METHODS,
+            status_code=200,
+            include_in_schema=False,
+            after_request=self._as_is,
         )(orga_client_secrets_other_methods)
         # The hidden handler first: it claims OPTIONS before Litestar adds its default one.
         app_config.route_handlers.extend([hidden, documented])

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from _support import uvicorn_server
-from litestar import Litestar, get
+from litestar import Litestar, Response, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
@@ -17,7 +17,13 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.testing import AsyncTestClient
 from orga_asgi_litestar import OrgaDependency, OrgaPlugin, OrgaPluginConfig
 
-from orga_asgi import DEFAULT_PATH, ConfigurationError, OrgaClientSecrets, Principal
+from orga_asgi import (
+    DEFAULT_PATH,
+    ConfigurationError,
+    OrgaClientSecrets,
+    Principal,
+    allow_anonymous,
+)
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
 
 pytestmark = pytest.mark.anyio
@@ -142,6 +148,24 @@ async def test_other_methods_and_preflight_reach_the_core(upstream: httpx.AsyncC
     assert put.headers["allow"] == "GET, POST"
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == site
+
+
+async def test_app_after_request_hooks_leave_the_route_alone(upstream: httpx.AsyncClient) -> None:
+    async def stamp(response: Response[Any]) -> Response[Any]:
+        response.headers["x-app"] = "stamped"  # an ASGI app has no headers: must not run
+        return response
+
+    @get("/hello")
+    async def hello() -> str:
+        return "hi"
+
+    orga = plugin(upstream, authorize=allow_anonymous)
+    app = Litestar(route_handlers=[hello], after_request=stamp, plugins=[orga])
+    async with client(app) as http:
+        minted = await http.get(DEFAULT_PATH)
+        other = await http.get("/hello")
+    assert minted.status_code == 200, minted.text
+    assert other.headers["x-app"] == "stamped"
 
 
 async def test_openapi_documents_the_route(upstream: httpx.AsyncClient) -> None:

@@ -1,0 +1,474 @@
+"""Hostile input, property-based: raw ASGI scopes, as a server could deliver them, against
+the endpoint behind OrgaMiddleware (and mounted directly, where any path reaches it).
+
+Each hypothesis example is a batch of requests run concurrently on one event loop: arbitrary
+methods, paths near the route, header names and values (oversized, non-ASCII, CR/LF/NUL,
+duplicated), cookies, X-Request-ID, forwarding headers, query strings and streamed bodies.
+Every response must be complete and well formed, with a documented status (never a 500, no
+exception out of the app), headers free of control bytes and made only of values the route
+itself chose (the one echo allowed: a valid X-Request-ID, and an allowed CORS origin), and a
+JSON body carrying the request id on errors. The upstream is FakeOrga in-process, so minting
+is cheap; limits are generous so the requests reach every stage.
+
+The default profile runs >= 10,000 requests; the slow profile (``-m slow``) ten times more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from _rel_support import ROUTE, LogCapture, assert_no_secret, logs  # noqa: F401
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orga_asgi import OrgaClientSecrets, OrgaMiddleware, Principal
+from orga_asgi.auth import any_of, bearer, cookie
+from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
+
+VALID_TOKEN = "fuzz-valid-bearer-0123456789"  # noqa: S105 - the credential the fuzzer may send
+ALLOWED_ORIGIN = "https://app.example.com"
+BATCH = 50
+DEFAULT_EXAMPLES = 204  # x BATCH >= 10,000 requests
+SLOW_EXAMPLES = DEFAULT_EXAMPLES * 10
+
+ENDPOINT_STATUSES = frozenset({200, 204, 401, 403, 405, 413, 429, 502, 503, 504})
+_RID = re.compile(rb"[A-Za-z0-9._-]{8,128}")
+_HEX32 = re.compile(rb"[0-9a-f]{32}")
+_POLICY = re.compile(rb'"(?:ip-)?[0-9]+/[a-z0-9]+";q=[0-9]+;w=[0-9]+(?:, "[^"]+";q=[0-9]+;w=[0-9]+)*')
+_LIMIT = re.compile(rb'"(?:ip-)?[0-9]+/[a-z0-9]+";r=[0-9]+;t=[0-9]+')
+_FIXED: dict[bytes, frozenset[bytes]] = {
+    b"content-type": frozenset({b"application/json"}),
+    b"cache-control": frozenset({b"no-store"}),
+    b"pragma": frozenset({b"no-cache"}),
+    b"x-content-type-options": frozenset({b"nosniff"}),
+    b"referrer-policy": frozenset({b"no-referrer"}),
+    b"strict-transport-security": frozenset({b"max-age=63072000; includeSubDomains"}),
+    b"www-authenticate": frozenset({b"Bearer"}),
+    b"allow": frozenset({b"GET, POST"}),
+    b"vary": frozenset({b"Origin", b"Access-Control-Request-Headers"}),
+    b"access-control-allow-origin": frozenset({ALLOWED_ORIGIN.encode()}),
+    b"access-control-allow-credentials": frozenset({b"true"}),
+    b"access-control-expose-headers": frozenset(
+        {b"X-Request-ID, RateLimit, RateLimit-Policy, Retry-After"}
+    ),
+    b"access-control-allow-methods": frozenset({b"GET, POST"}),
+    b"access-control-max-age": frozenset({b"600"}),
+}
+_ALLOWED_REQUEST_HEADERS = frozenset({b"Authorization", b"Content-Type", b"X-Request-ID"})
+
+
+def verify(value: str) -> Principal | None:
+    return Principal(id="fuzz-user") if value == VALID_TOKEN else None
+
+
+# --------------------------------------------------------------------------- strategies
+
+_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+methods = st.one_of(
+    st.sampled_from(["GET", "POST", "OPTIONS", "HEAD", "PUT", "DELETE", "PATCH", "TRACE"]),
+    st.sampled_from(["CONNECT", "PRI", "get", "post", "GET ", "G\u00c9T", ""]),
+    st.text(_TOKEN_CHARS, min_size=1, max_size=10),
+)
+_NEAR = [
+    ROUTE,
+    ROUTE + "/",
+    ROUTE + "//",
+    ROUTE.upper(),
+    ROUTE[:-1],
+    ROUTE + "x",
+    ROUTE + "/../x",
+    ROUTE + "%2F",
+    ROUTE + "\r\nX-Injected: 1",
+    ROUTE + "\x00",
+    "/api/orga-client-secrets\u2215",
+    "/",
+    "",
+    "/api/",
+    "//api/orga-client-secrets",
+    "/prefix" + ROUTE,
+]
+paths = st.one_of(
+    st.sampled_from(_NEAR),
+    st.builds(lambda p, s: p + s, st.sampled_from([ROUTE, "/prefix" + ROUTE]), st.text(max_size=8)),
+    st.text(max_size=40),
+)
+root_paths = st.sampled_from(["", "", "", "/prefix", "/api", "/prefix/"])
+clients = st.one_of(
+    st.none(),
+    st.tuples(
+        st.sampled_from(
+            [
+                "127.0.0.1",
+                "10.1.2.3",
+                "::1",
+                "203.0.113.9",
+                "::ffff:10.0.0.1",
+                "not-an-ip",
+                "",
+                "999.1.1.1",
+                "fe80::1%eth0",
+            ]
+        ),
+        st.integers(0, 65535),
+    ),
+)
+
+
+def _values(*fixed: bytes) -> st.SearchStrategy[bytes]:
+    return st.one_of(st.sampled_from(fixed), st.binary(max_size=40))
+
+
+_CRLF = b"x\r\nSet-Cookie: pwn=1\r\nX-Injected: 1"
+HEADER_VALUES: dict[bytes, st.SearchStrategy[bytes]] = {
+    b"authorization": _values(
+        b"Bearer " + VALID_TOKEN.encode(),
+        b"Bearer  " + VALID_TOKEN.encode(),
+        b"bearer " + VALID_TOKEN.encode() + b"\r\nX-Injected: 1",
+        b"Basic dXNlcjpwYXNz",
+        b"Bearer ",
+        b"Bearer \xff\xfe",
+        b"Bearer " + b"A" * 9000,
+    ),
+    b"cookie": _values(
+        b"session=" + VALID_TOKEN.encode(),
+        b"session=; session=" + VALID_TOKEN.encode(),
+        b'session="' + VALID_TOKEN.encode() + b'"',
+        b"session=\xc3\xa9t\xc3\xa9",
+        b"a=b; " * 500,
+        b"session",
+        _CRLF,
+    ),
+    b"x-request-id": _values(
+        b"abcdefgh",
+        b"req-0123456789abcdef",
+        b"a" * 128,
+        b"a" * 129,
+        b"short",
+        b"sk_orga_ai_abcdefgh",
+        b"eyJhbGciOiJIUzI1NiJ9.e30.x",
+        b"abcdefgh\r\nX-Injected: 1",
+        b"abcdefgh\n",
+        b"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+        b"abc def ghi",
+    ),
+    b"origin": _values(
+        ALLOWED_ORIGIN.encode(),
+        ALLOWED_ORIGIN.encode() + b"/",
+        ALLOWED_ORIGIN.upper().encode(),
+        b"null",
+        b"https://evil.example",
+        b"https://testserver",
+        b"http://testserver",
+        b"https://app.example.com\r\nX-Injected: 1",
+        b"https://\xc3\xa9x.example",
+    ),
+    b"sec-fetch-site": _values(b"same-origin", b"cross-site", b"same-site", b"none", b"CROSS-SITE"),
+    b"host": _values(b"testserver", b"app.example.com", b"testserver:443", b"", b"\xff"),
+    b"content-length": _values(
+        b"0", b"10", b"16384", b"16385", b"-1", b"1e3", b" 10", b"99999999999999999999", b"\xd9\xa3"
+    ),
+    b"transfer-encoding": _values(b"chunked", b"gzip, chunked", b"identity", b"chunked\r\n"),
+    b"forwarded": _values(
+        b"for=198.51.100.1;proto=https",
+        b'for="[2001:db8::1]:4711";proto=https, for=10.0.0.2',
+        b"for=unknown;proto=https",
+        b"for=_hidden, for=10.1.1.1;proto=http",
+        b'for="\\"quoted\\"";proto=https',
+        b"for=1.2.3.4;for=5.6.7.8",
+        b";;;,,,",
+    ),
+    b"x-forwarded-for": _values(b"198.51.100.1", b"1.1.1.1, 10.0.0.1", b"::1", b", , ,", b"x" * 5000),
+    b"x-forwarded-proto": _values(b"https", b"http", b"https, http", b"HTTPS", b"wss", b""),
+    b"x-real-ip": _values(b"198.51.100.7", b"127.0.0.1", b"nonsense"),
+    b"access-control-request-headers": _values(
+        b"authorization, x-request-id",
+        b"Authorization,Content-Type,X-Request-ID,X-Evil",
+        b"x-evil\r\nX-Injected: 1",
+        b",,,",
+    ),
+    b"content-type": _values(b"application/json", b"text/plain", b"multipart/form-data; boundary="),
+}
+_NAMES = sorted(HEADER_VALUES)
+header_names = st.one_of(
+    st.sampled_from(_NAMES),
+    st.sampled_from([b"Authorization", b"X-Request-ID", b"x-request-id ", b"x-injected", b""]),
+    st.binary(min_size=1, max_size=20),
+)
+
+
+@st.composite
+def header_pairs(draw: Callable[..., Any]) -> tuple[bytes, bytes]:
+    name = draw(header_names)
+    strategy = HEADER_VALUES.get(name)
+    if strategy is None or draw(st.integers(0, 9)) == 0:
+        strategy = st.one_of(
+            st.binary(max_size=60),
+            st.text(max_size=20).map(lambda t: t.encode("utf-8")),
+            st.integers(1, 70_000).map(lambda n: b"v" * n),  # oversized
+            st.just(_CRLF),
+        )
+    return name, draw(strategy)
+
+
+bodies = st.lists(
+    st.one_of(st.binary(max_size=64), st.integers(1, 40_000).map(lambda n: b"{" * n)),
+    max_size=3,
+)
+
+
+@dataclass(frozen=True)
+class Req:
+    target: int  # 0: behind OrgaMiddleware, 1: the endpoint mounted directly
+    method: str
+    path: str
+    root_path: str
+    scheme: str
+    client: tuple[str, int] | None
+    query: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: tuple[bytes, ...]
+    disconnect_early: bool
+
+
+@st.composite
+def requests(draw: Callable[..., Any]) -> Req:
+    headers = draw(st.lists(header_pairs(), max_size=8))
+    if headers and draw(st.booleans()):  # duplicate some, in place or at the end
+        headers += draw(st.lists(st.sampled_from(headers), min_size=1, max_size=3))
+    return Req(
+        target=draw(st.sampled_from([0, 0, 0, 1])),
+        method=draw(methods),
+        path=draw(paths),
+        root_path=draw(root_paths),
+        scheme=draw(st.sampled_from(["https", "https", "http"])),
+        client=draw(clients),
+        query=draw(st.one_of(st.just(b""), st.binary(max_size=80))),
+        headers=tuple(headers),
+        body=tuple(draw(bodies)),
+        disconnect_early=draw(st.integers(0, 9)) == 0,
+    )
+
+
+# --------------------------------------------------------------------------- the harness
+
+
+@dataclass
+class Tally:
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    codes: Counter[str] = field(default_factory=Counter)
+
+
+async def inner_app(scope: Any, receive: Any, send: Any) -> None:
+    """What OrgaMiddleware wraps: 404 for everything, marked so it is told apart."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            kind = message["type"].rsplit(".", 1)[-1]
+            await send({"type": f"lifespan.{kind}.complete"})
+            if kind == "shutdown":
+                return
+    await send(
+        {"type": "http.response.start", "status": 404, "headers": [(b"x-inner-app", b"1")]}
+    )
+    await send({"type": "http.response.body", "body": b"not here"})
+
+
+def build_endpoint(fake: FakeOrga) -> OrgaClientSecrets:
+    return OrgaClientSecrets(
+        authorize=any_of(bearer(verify), cookie("session", verify)),
+        api_key=FAKE_API_KEY,
+        base_url=FAKE_BASE_URL,
+        http_client=sandbox_client(fake),
+        trusted_proxies=["10.0.0.0/8", "127.0.0.1", "::1"],
+        allowed_origins=[ALLOWED_ORIGIN],
+        rate_limits=("1000000/minute",),
+        ip_rate_limits=("1000000/minute",),
+        max_in_flight_per_principal=3,
+        max_body_size=1024,
+    )
+
+
+def scope_of(req: Req) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": req.method,
+        "scheme": req.scheme,
+        "path": req.path,
+        "raw_path": req.path.encode("utf-8", "surrogateescape"),
+        "root_path": req.root_path,
+        "query_string": req.query,
+        "headers": list(req.headers),
+        "client": req.client,
+        "server": ("testserver", 443),
+        "state": {},
+    }
+
+
+async def drive(app: Any, req: Req, tally: Tally, secrets: set[str]) -> None:
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(req.body) - 1}
+        for i, chunk in enumerate(req.body)
+    ] or [{"type": "http.request", "body": b"", "more_body": False}]
+    if req.disconnect_early:
+        messages = messages[:1]
+        messages[0] = {**messages[0], "more_body": True}
+    received = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        received += 1
+        assert received < 100, "the app keeps reading after the body ended"
+        if messages:
+            return messages.pop(0)
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    try:
+        await asyncio.wait_for(app(scope_of(req), receive, send), 10)
+    except Exception as exc:
+        pytest.fail(f"the app raised {exc!r} for {req!r}"[:2000])
+    tally.requests += 1
+    check_response(req, sent, tally, secrets)
+
+
+def check_response(req: Req, sent: list[dict[str, Any]], tally: Tally, secrets: set[str]) -> None:
+    where = f"{req!r}"[:1500]
+    assert sent and sent[0]["type"] == "http.response.start", where
+    start = sent[0]
+    status = start["status"]
+    tally.statuses[status] += 1
+    assert status != 500, where
+    assert all(m["type"] == "http.response.body" for m in sent[1:]), where
+    assert sent[-1].get("more_body", False) is False, where
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    headers: list[tuple[bytes, bytes]] = list(start["headers"])
+    for name, value in headers:
+        assert isinstance(name, bytes) and isinstance(value, bytes), where
+        for raw in (name, value):
+            assert b"\r" not in raw and b"\n" not in raw and b"\0" not in raw, (raw, where)
+    if (b"x-inner-app", b"1") in headers:
+        assert status == 404 and req.target == 0, where
+        return
+    assert status in ENDPOINT_STATUSES, (status, where)
+    sent_values = {name: value for name, value in req.headers}
+    names = [name for name, _ in headers]
+    for name, value in headers:
+        assert name == name.lower(), where
+        if name == b"vary":
+            continue
+        assert names.count(name) == 1, (name, where)
+        check_header(name, value, body, req, sent_values, where)
+    assert dict(headers).get(b"content-length") == str(len(body)).encode(), where
+    if status == 204:
+        assert body == b"" and req.method == "OPTIONS", where
+        return
+    data = json.loads(body)
+    request_id = dict(headers)[b"x-request-id"].decode()
+    if status == 200:
+        assert data["ephemeralToken"] and isinstance(data["iceServers"], list), where
+        return
+    assert set(data) == {"error", "message", "requestId"}, where
+    assert data["requestId"] == request_id, where
+    tally.codes[data["error"]] += 1
+    assert_no_secret("an error body", [body.decode()], secrets)
+
+
+def check_header(
+    name: bytes, value: bytes, body: bytes, req: Req, sent: dict[bytes, bytes], where: str
+) -> None:
+    if name in _FIXED:
+        assert value in _FIXED[name], (name, value, where)
+        if name == b"access-control-allow-origin":
+            assert any(v == value for n, v in req.headers if n == b"origin"), where
+    elif name == b"content-length" or name == b"retry-after":
+        assert value.isdigit(), (name, value, where)
+    elif name == b"x-request-id":
+        offered = [v for n, v in req.headers if n == b"x-request-id"]
+        if value in offered:  # echoed: only a valid id that does not look like a secret
+            assert _RID.fullmatch(value), (value, where)
+            assert b"sk_orga_ai_" not in value.lower() and b"eyj" not in value.lower(), where
+        else:
+            assert _HEX32.fullmatch(value), (value, where)
+    elif name == b"ratelimit-policy":
+        assert _POLICY.fullmatch(value), (value, where)
+    elif name == b"ratelimit":
+        assert _LIMIT.fullmatch(value), (value, where)
+    elif name == b"access-control-allow-headers":
+        assert set(value.split(b", ")) <= _ALLOWED_REQUEST_HEADERS, (value, where)
+    else:
+        pytest.fail(f"unexpected response header {name!r}: {where}")
+
+
+def run_fuzz(examples: int, logs: LogCapture) -> Tally:
+    tally = Tally()
+    fake = FakeOrga(max_tokens=1_000_000)
+    started = time.perf_counter()
+    with asyncio.Runner() as runner:
+        endpoint = build_endpoint(fake)
+        wrapped = OrgaMiddleware(inner_app, endpoint=endpoint)
+        apps = (wrapped, endpoint)
+        static_secrets = {FAKE_API_KEY, VALID_TOKEN}
+
+        @settings(
+            max_examples=examples,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(st.lists(requests(), min_size=BATCH, max_size=BATCH))
+        def batch(reqs: list[Req]) -> None:
+            async def run_all() -> None:
+                await asyncio.gather(
+                    *(drive(apps[r.target], r, tally, static_secrets) for r in reqs)
+                )
+
+            runner.run(run_all())
+
+        try:
+            batch()
+        finally:
+            runner.run(endpoint.aclose())
+            runner.run(endpoint.config.http_client.aclose())  # type: ignore[union-attr]
+    seconds = time.perf_counter() - started
+    # Nothing the route logged was an unexpected exception, and no secret reached a log line.
+    failures = [r for r in logs.records if r.name.startswith("orga_asgi") and r.levelno >= 40]
+    assert not failures, [r.getMessage() for r in failures[:5]]
+    words = set(re.split(r"[^A-Za-z0-9._~+/=-]+", logs.text()))
+    leaked = words & (fake.issued_secrets() | {FAKE_API_KEY, VALID_TOKEN})
+    assert not leaked, f"{len(leaked)} secret(s) in the logs"
+    print(
+        f"\nfuzz: {tally.requests} requests in {seconds:.1f}s "
+        f"({tally.requests / seconds:.0f}/s); statuses {dict(sorted(tally.statuses.items()))}; "
+        f"codes {dict(tally.codes.most_common())}"
+    )
+    return tally
+
+
+def test_hostile_requests(logs: LogCapture) -> None:
+    tally = run_fuzz(DEFAULT_EXAMPLES, logs)
+    assert tally.requests >= 10_000
+    # The generator reaches every stage, not just the cheap refusals.
+    for status in (200, 401, 403, 405, 413):
+        assert tally.statuses[status] > 0, tally.statuses
+
+
+@pytest.mark.slow
+def test_hostile_requests_soak(logs: LogCapture) -> None:
+    tally = run_fuzz(SLOW_EXAMPLES, logs)
+    assert tally.requests >= 100_000
