@@ -67,7 +67,7 @@ FRAMEWORKS: dict[str, dict[str, str]] = {
 def _run_tests(
     session: nox.Session,
     *paths: str,
-    extras: str = "redis,jwt",
+    extras: str = "redis,jwt,structlog",
     deps: tuple[str, ...] = (),
     editable: tuple[str, ...] = (),
     marker: str = "not slow",

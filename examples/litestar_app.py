@@ -1,13 +1,16 @@
-"""Litestar: logged-in users get Orga realtime credentials. Run, from the repository root:
+"""Litestar: users logged in with a session cookie get Orga realtime credentials.
 
-    uvicorn examples.litestar_app:app --port 8000
+Run it from the repository root (a sandbox upstream unless ORGA_API_KEY is set)::
 
-(needs ``pip install -e . -e integrations/litestar uvicorn``). Without ``ORGA_API_KEY`` it
-talks to the built-in sandbox upstream; with it, to Orga. Then log in and ask for a token:
+    uvicorn examples.litestar_app:app
+
+Then log in and ask for credentials::
 
     curl -c jar -H 'content-type: application/json' \\
          -d '{"username": "ada", "password": "lovelace"}' http://127.0.0.1:8000/login
     curl -b jar -X POST http://127.0.0.1:8000/api/orga-client-secrets
+
+Needs ``pip install -e '.[server]' -e integrations/litestar``.
 """
 
 from __future__ import annotations
@@ -65,24 +68,27 @@ session_auth = SessionAuth[User, ServerSideSessionBackend](
     exclude=["/login", "/schema"],
 )
 
-if os.environ.get("ORGA_API_KEY"):  # Orga itself: ORGA_API_KEY (and ORGA_BASE_URL) are read
-    upstream: dict[str, Any] = {}
-    on_shutdown: list[Any] = []
-else:  # the sandbox: an in-process fake Orga, no account needed
-    sandbox = sandbox_client()
-    upstream = {"api_key": FAKE_API_KEY, "base_url": FAKE_BASE_URL, "http_client": sandbox}
-    on_shutdown = [sandbox.aclose]
+sandbox = None if os.environ.get("ORGA_API_KEY") else sandbox_client()
+if sandbox is None:
+    # Real Orga: ORGA_API_KEY (and ORGA_BASE_URL, if set) come from the environment, and
+    # only HTTPS is served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
+    options: dict[str, Any] = {}
+else:
+    # No key: an in-process sandbox upstream, and plain http from this machine (dev only).
+    options = {
+        "api_key": FAKE_API_KEY,
+        "base_url": FAKE_BASE_URL,
+        "http_client": sandbox,
+        "allow_insecure_loopback": True,
+    }
 
-orga = OrgaPlugin(
-    OrgaPluginConfig(
-        # allow_insecure_loopback: plain HTTP from this machine only, for local development.
-        endpoint_options={**upstream, "allow_insecure_loopback": True},
-    )
-)
+# Serves GET/POST /api/orga-client-secrets to logged-in users (request.user), documents it
+# at /schema, and closes the upstream pool at shutdown.
+orga = OrgaPlugin(OrgaPluginConfig(endpoint_options=options))
 
 app = Litestar(
     route_handlers=[login],
     on_app_init=[session_auth.on_app_init],
     plugins=[orga],
-    on_shutdown=on_shutdown,
+    on_shutdown=[sandbox.aclose] if sandbox is not None else [],  # the sandbox client is ours
 )

@@ -176,7 +176,6 @@ class SharedStore:
             raise RuntimeError("the shared store needs asyncio; trio is not supported") from None
         if self._storage is not None and self._loop is loop:
             return self._script
-        # Imported here: redis-py is optional and slow to import.
         options: dict[str, Any] = {
             "socket_timeout": _TIMEOUT,
             "socket_connect_timeout": _TIMEOUT,
@@ -187,13 +186,18 @@ class SharedStore:
         }
         scheme = self._target.uri.partition("://")[0]
         kind = _STORAGES.get(scheme.rpartition("+")[2], _Basic)
+        if kind is _Sentinel:
+            # The sentinels themselves get the same short timeouts: with redis-py's defaults
+            # an unreachable sentinel holds the request for about seven seconds.
+            options["sentinel_kwargs"] = dict(options)
         storage = kind(
             self._target.uri, implementation="redispy", key_prefix=self._prefix, **options
         )
         client = cast(RedispyBridge, storage.bridge).get_connection()
         source = SLIDING_WINDOW_LUA if self._sliding else MOVING_WINDOW_LUA
         self._script = client.register_script(source.encode())
-        # A storage made on another loop is unusable here; dropped, not awaited on this loop.
+        # A storage made on another loop is unusable on this one: it is replaced, not closed
+        # (its loop is usually gone). Serve one gate from one loop and aclose() it there.
         self._storage, self._loop = storage, loop
         return self._script
 

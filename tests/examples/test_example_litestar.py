@@ -1,68 +1,89 @@
-"""examples/litestar_app.py, served by uvicorn as its docstring says: login, then a token."""
+"""examples/litestar_app.py: log in with a session cookie, then get credentials."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import httpx
 import pytest
+from _example_support import (
+    ORGA_ENV,
+    assert_clean_shutdown,
+    documented_command,
+    lifespan,
+    load_example,
+    serve_command,
+)
 from _support import uvicorn_server
 
 from orga_asgi import DEFAULT_PATH
 from orga_asgi.testing import FakeOrga
 
-pytestmark = pytest.mark.servers
-
-EXAMPLE = Path(__file__).parents[2] / "examples" / "litestar_app.py"
+ADA = {"username": "ada", "password": "lovelace"}
 
 
-def load_example(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Import the example afresh: it reads ORGA_API_KEY when imported."""
-    spec = importlib.util.spec_from_file_location("litestar_app_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def sandboxed(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    for name in ORGA_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return load_example("litestar_app.py")
 
 
-def login_then_mint(base: str) -> None:
-    with httpx.Client(base_url=base, timeout=10) as client:
-        anonymous = client.post(DEFAULT_PATH)
-        assert anonymous.status_code == 401  # Litestar's session auth refuses first
-        wrong = client.post("/login", json={"username": "ada", "password": "babbage"})
+def local(app: object) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50123))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000")
+
+
+@pytest.mark.anyio
+async def test_login_then_credentials(sandboxed: ModuleType) -> None:
+    async with lifespan(sandboxed.app), local(sandboxed.app) as client:
+        assert (await client.post(DEFAULT_PATH)).status_code == 401  # no session
+        wrong = await client.post("/login", json={"username": "ada", "password": "babbage"})
         assert wrong.status_code == 401
-        assert client.post(DEFAULT_PATH).status_code == 401
-        logged_in = client.post("/login", json={"username": "ada", "password": "lovelace"})
-        assert logged_in.status_code == 201, logged_in.text
-        response = client.post(DEFAULT_PATH)
+        assert (await client.post(DEFAULT_PATH)).status_code == 401
+        assert (await client.post("/login", json=ADA)).status_code == 201
+        response = await client.post(DEFAULT_PATH)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["ephemeralToken"].count(".") == 2
         assert any("username" in server for server in body["iceServers"])
-        schema = client.get("/schema/openapi.json").json()
+        schema = (await client.get("/schema/openapi.json")).json()
         assert {"get", "post"} <= set(schema["paths"][DEFAULT_PATH])
+    assert sandboxed.sandbox.is_closed  # the app's shutdown closed the sandbox client
 
 
-def test_example_on_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ORGA_API_KEY", raising=False)
-    example = load_example(monkeypatch)
-    with uvicorn_server(example.app) as base:
-        login_then_mint(base)
-    assert example.sandbox.is_closed  # the app's shutdown closed the sandbox client
-
-
-def test_example_with_an_api_key_talks_to_that_upstream(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.anyio
+@pytest.mark.servers
+async def test_real_orga_when_the_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     key = "sk_orga_ai_example_key"
     fake = FakeOrga(api_key=key)
     with uvicorn_server(fake) as upstream:
         monkeypatch.setenv("ORGA_API_KEY", key)
         monkeypatch.setenv("ORGA_BASE_URL", upstream)
-        example = load_example(monkeypatch)
-        assert not hasattr(example, "sandbox")
-        with uvicorn_server(example.app) as base:
-            login_then_mint(base)
-    assert [call.authorization for call in fake.calls_to("client-secrets")] == [f"Bearer {key}"]
+        example = load_example("litestar_app.py")
+        assert example.sandbox is None
+        transport = httpx.ASGITransport(app=example.app, client=("203.0.113.7", 40000))
+        async with (
+            lifespan(example.app),
+            httpx.AsyncClient(transport=transport, base_url="https://api.example") as client,
+        ):
+            assert (await client.post("/login", json=ADA)).status_code == 201
+            response = await client.post(DEFAULT_PATH)
+            plain = await client.post(f"http://api.example{DEFAULT_PATH}")
+    assert response.status_code == 200, response.text
+    assert plain.status_code == 403  # real mode serves HTTPS only
+    assert plain.json()["error"] == "https_required"
+    assert [c.authorization for c in fake.calls_to("client-secrets")] == [f"Bearer {key}"]
+
+
+@pytest.mark.servers
+def test_the_documented_command_serves_it() -> None:
+    command = documented_command("litestar_app.py")
+    assert command == "uvicorn examples.litestar_app:app"
+    with serve_command(command) as served, httpx.Client(base_url=served.url, timeout=10) as client:
+        assert client.post(DEFAULT_PATH).status_code == 401
+        assert client.post("/login", json=ADA).status_code == 201
+        response = client.post(DEFAULT_PATH)
+        assert response.status_code == 200, response.text
+        assert response.json()["iceServers"]
+    assert_clean_shutdown(served.log)

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -46,10 +47,11 @@ def _ping(port: int) -> bool:
 class RedisServer:
     """The Redis under test; ``stop``/``start`` only for a private one."""
 
-    def __init__(self, url: str, binary: str | None = None) -> None:
+    def __init__(self, url: str, binary: str | None = None, *, args: tuple[str, ...] = ()) -> None:
         self.url = url
         self.private = binary is not None
         self._binary = binary
+        self._args = args  # extra: a config file first for a sentinel, cluster options...
         self._port = _free_port() if binary else 0
         self._dir = tempfile.mkdtemp(prefix="orga-redis-") if binary else ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -65,7 +67,9 @@ class RedisServer:
         options = ["--port", str(self._port), "--bind", "127.0.0.1", "--save", ""]
         options += ["--appendonly", "no", "--dir", self._dir]
         self._process = subprocess.Popen(
-            [self._binary, *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [self._binary, *self._args, *options],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout
         while not _ping(self._port):
@@ -139,6 +143,31 @@ def private_redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     yield redis_server
     if not redis_server.running:
         redis_server.start()
+
+
+@pytest.fixture
+def spawn_redis() -> Iterator[Callable[..., RedisServer]]:
+    """Start extra private ``redis-server`` processes (sentinels, cluster nodes) for a test.
+
+    ``spawn(*args, config="")``: ``args`` go before the port options; ``config`` is written
+    to a file passed first (a sentinel needs one it can rewrite). All are stopped after.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _unavailable("needs the redis-server binary")
+    servers: list[RedisServer] = []
+
+    def spawn(*args: str, config: str = "") -> RedisServer:
+        server = RedisServer("", binary, args=args, config=config)
+        servers.append(server)
+        server.start()
+        return server
+
+    try:
+        yield spawn
+    finally:
+        for server in servers:
+            server.cleanup()
 
 
 @pytest.fixture

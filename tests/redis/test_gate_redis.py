@@ -297,3 +297,25 @@ async def test_under_trio_the_shared_store_falls_back(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "asyncio" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "redis+cluster://127.0.0.1:1,127.0.0.1:2",
+        "redis+sentinel://127.0.0.1:1/mymaster",
+        "rediss://:s3cret@127.0.0.1:1/0",
+        "valkey://127.0.0.1:1/0",
+    ],
+)
+async def test_every_scheme_builds_its_storage_and_fails_over(
+    uri: str, key_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on ports 1 and 2: the storage is built, the first call fails, the
+    # fallback limits in memory, and the password never reaches the log.
+    g = make_gate(uri, key_prefix, rate_limits=("2/minute",))
+    results = [await outcome(g.check_principal("a")) for _ in range(3)]
+    await g.aclose()
+    assert results == ["ok", "ok", "limited"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "s3cret" not in warning

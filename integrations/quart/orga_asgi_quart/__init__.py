@@ -1,16 +1,21 @@
 """Quart extension for orga-asgi: the Orga client-secrets route, configured the Quart way.
 
-How the route is served (and why): :class:`OrgaQuart` registers an ordinary Quart route
-whose view hands the request to the core :class:`~orga_asgi.OrgaClientSecrets` as raw ASGI,
-unchanged: the server's scope, a ``receive`` that streams Quart's request body, and a
-``send`` that records the core's two response messages, which become the Quart response.
-Every stage (request id, method and preflight, HTTPS, origin, body size, limits, authorize,
-exchange) therefore still runs in the core, in its order, while the view runs inside Quart's
-request context: the core awaits the authorize hook in the view's own task, so
-:func:`quart_auth_user` can read quart-auth's ``current_user`` (cookie or bearer mode,
-custom user classes) exactly as any view does. Wrapping ``app.asgi_app`` instead would run
-the core outside that context and force the adapter to re-implement quart-auth's cookie
-check. The cost is a buffered response, which is a few hundred bytes of JSON.
+How the route is served, and why: :class:`OrgaQuart` registers an ordinary Quart route
+whose view hands the request to the core :class:`~orga_asgi.OrgaClientSecrets` as raw ASGI:
+the server's scope unchanged, a ``receive`` that streams Quart's request body, and a
+``send`` that records the core's response messages, which become the Quart response. Every
+stage (request id, method and preflight, HTTPS, origin, body size, limits, authorize,
+exchange) still runs in the core, in its order, while the view runs inside Quart's request
+context: the core awaits the authorize hook in the view's own task, so
+:func:`quart_auth_user` reads quart-auth's ``current_user`` (cookie or bearer mode, custom
+user classes) as any view does. Wrapping ``app.asgi_app`` instead would run the core
+outside that context and make the adapter re-implement quart-auth's cookie check. The costs:
+the small JSON response is buffered, and the app's own ``before_request`` and
+``after_request`` functions apply to the route, as to any Quart route.
+
+Lifecycle: ``before_serving`` checks that quart-auth is set up when the hook needs it,
+``after_serving`` awaits ``endpoint.aclose()`` (upstream pool, limit store); the endpoint
+opens its pool lazily, on the serving loop, at the first request.
 
 Example::
 

@@ -30,14 +30,15 @@ async def home(request: Request) -> PlainTextResponse:
     return PlainTextResponse(f"starlette:{request.url.path}:{user}")
 
 
+TOKENS = {"alice-token": "alice", "bob-token": "bob"}
+
+
 class TokenBackend(AuthenticationBackend):
     """Bearer tokens the way a Starlette app authenticates: the user lands in scope["user"]."""
 
-    TOKENS = {"alice-token": "alice", "bob-token": "bob"}
-
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, SimpleUser] | None:
         scheme, _, token = conn.headers.get("authorization", "").partition(" ")
-        username = self.TOKENS.get(token) if scheme.lower() == "bearer" else None
+        username = TOKENS.get(token) if scheme.lower() == "bearer" else None
         return (AuthCredentials(["authenticated"]), SimpleUser(username)) if username else None
 
 
