@@ -58,7 +58,7 @@ TEST_DEPS = ["pytest>=8", "pytest-timeout", "anyio>=4.4", "trio", "hypothesis", 
 FRAMEWORKS: dict[str, dict[str, str]] = {
     "starlette": {"oldest": "starlette==0.40.0", "latest": "starlette"},
     "fastapi": {"oldest": "fastapi==0.115.0", "latest": "fastapi"},
-    "litestar": {"oldest": "litestar==2.12.1", "latest": "litestar"},
+    "litestar": {"oldest": "litestar==2.15.0", "latest": "litestar"},
     "quart": {"oldest": "quart==0.19.9", "latest": "quart"},
     "django": {"oldest": "django==4.2.0", "latest": "django"},
 }

@@ -169,13 +169,24 @@ class OrgaClientSecrets:
     async def issue(self, principal: Principal | None = None) -> ClientSecrets:
         """Mint a token and fetch its ICE servers, for callers building their own route.
 
-        No authorization or rate limiting happens here: the caller has done both.
+        Authorization is the caller's job. With a ``principal``, its rate limits and
+        in-flight cap apply exactly as on the route; without one, none do.
 
         Raises:
+            RateLimited: a window of ``principal`` is exhausted (``retry_after`` set).
+            TooManyInFlight: ``principal`` already has that many mints running.
             UpstreamError: the upstream failed (see the error table).
         """
-        async with self._slots:
-            return await self._exchange.issue()
+        if principal is None:
+            async with self._slots:
+                return await self._exchange.issue()
+        await self._gate.check_principal(principal.id)
+        self._gate.acquire_in_flight(principal.id)
+        try:
+            async with self._slots:
+                return await self._exchange.issue()
+        finally:
+            self._gate.release_in_flight(principal.id)
 
     async def aclose(self) -> None:
         """Close the upstream pool (unless the user supplied it), the limit store, and

@@ -14,8 +14,8 @@ import httpx
 from orga_asgi import OrgaClientSecrets, allow_anonymous
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga
 
-CALLER = ("203.0.113.7", 40000)
-seen_responses: list[httpx.Response] = []  # read by the leak guard in conftest.py  # a documentation address: not loopback, not trusted
+CALLER = ("203.0.113.7", 40000)  # a documentation address: not loopback, not trusted
+seen_responses: list[httpx.Response] = []  # read by the leak guard in conftest.py
 
 
 def fake_client(fake: FakeOrga) -> httpx.AsyncClient:

@@ -221,3 +221,19 @@ async def test_aclose_closes_the_hooks_own_resources(fake: FakeOrga) -> None:
     authorize.aclose = aclose  # type: ignore[attr-defined]
     await make_endpoint(fake, authorize=authorize).aclose()
     assert closed == [True]
+
+
+async def test_issue_applies_the_principals_limits(fake: FakeOrga) -> None:
+    from orga_asgi import RateLimited
+
+    async with make_endpoint(fake, rate_limits=("2/minute",)) as endpoint:
+        alice = Principal(id="alice")
+        await endpoint.issue(alice)
+        await endpoint.issue(alice)
+        with pytest.raises(RateLimited) as refused:
+            await endpoint.issue(alice)
+        assert refused.value.retry_after is not None
+        assert refused.value.retry_after >= 1
+        await endpoint.issue(Principal(id="bob"))  # others are not affected
+        await endpoint.issue()  # no principal: no limits
+    assert len(fake.calls_to("client-secrets")) == 4

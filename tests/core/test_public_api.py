@@ -62,7 +62,13 @@ def test_submodules_export_what_they_document() -> None:
     assert {"bearer", "cookie", "scope_user", "jwt", "any_of", "Forbidden"} <= set(
         orga_asgi.auth.__all__
     )
-    assert {"FakeOrga", "FAKE_API_KEY", "FAKE_BASE_URL", "recording_secrets", "sandbox_client"} <= set(orga_asgi.testing.__all__)
+    assert {
+        "FakeOrga",
+        "FAKE_API_KEY",
+        "FAKE_BASE_URL",
+        "recording_secrets",
+        "sandbox_client",
+    } <= set(orga_asgi.testing.__all__)
     assert {"RedactingFilter", "install", "structlog_processor"} <= set(orga_asgi.redaction.__all__)
 
 

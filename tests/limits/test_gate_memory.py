@@ -324,10 +324,10 @@ def test_distinct_address_flood_leaves_memory_bounded(clock: Clock) -> None:
     # A sustained flood of new addresses: at most one window of keys is ever held.
     peak = 0
     for second in range(10):
-        anyio.run(flood, 1_000_000 + second * 10_000, 10_000)
+        anyio.run(flood, 1_000_000 + second * 5_000, 5_000)
         peak = max(peak, len(window))
         clock.advance(1.001)
-    assert peak <= 10_000 + 100
+    assert peak <= 5_000 + 100
 
 
 def test_sliding_counter_keys_expire_too(clock: Clock) -> None:

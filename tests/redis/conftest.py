@@ -47,13 +47,19 @@ def _ping(port: int) -> bool:
 class RedisServer:
     """The Redis under test; ``stop``/``start`` only for a private one."""
 
-    def __init__(self, url: str, binary: str | None = None, *, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, url: str, binary: str | None = None, *, args: tuple[str, ...] = (), config: str = ""
+    ) -> None:
         self.url = url
         self.private = binary is not None
         self._binary = binary
-        self._args = args  # extra: a config file first for a sentinel, cluster options...
         self._port = _free_port() if binary else 0
         self._dir = tempfile.mkdtemp(prefix="orga-redis-") if binary else ""
+        self._args = args  # extra options: --sentinel, --cluster-enabled yes...
+        if config:  # written to a file passed first (a sentinel needs one it can rewrite)
+            path = Path(self._dir, "server.conf")
+            path.write_text(config)
+            self._args = (str(path), *args)
         self._process: subprocess.Popen[bytes] | None = None
         if binary:
             self.url = f"redis://127.0.0.1:{self._port}/0"
