@@ -204,17 +204,20 @@ header_names = st.one_of(
 )
 
 
+_ANY_VALUE = st.one_of(
+    st.binary(max_size=60),
+    st.text(max_size=20).map(lambda t: t.encode("utf-8")),
+    st.integers(1, 70_000).map(lambda n: b"v" * n),  # oversized
+    st.just(_CRLF),
+)
+
+
 @st.composite
 def header_pairs(draw: Callable[..., Any]) -> tuple[bytes, bytes]:
     name = draw(header_names)
     strategy = HEADER_VALUES.get(name)
     if strategy is None or draw(st.integers(0, 9)) == 0:
-        strategy = st.one_of(
-            st.binary(max_size=60),
-            st.text(max_size=20).map(lambda t: t.encode("utf-8")),
-            st.integers(1, 70_000).map(lambda n: b"v" * n),  # oversized
-            st.just(_CRLF),
-        )
+        strategy = _ANY_VALUE
     return name, draw(strategy)
 
 
