@@ -55,12 +55,15 @@ TEST_DEPS = ["pytest>=8", "pytest-timeout", "anyio>=4.4", "trio", "hypothesis", 
 
 # Each adapter's claimed range, proven by its oldest and its latest release. Keep these in
 # step with the adapters' pyproject.toml and the README's compatibility table.
-FRAMEWORKS: dict[str, dict[str, str]] = {
-    "starlette": {"oldest": "starlette==0.40.0", "latest": "starlette"},
-    "fastapi": {"oldest": "fastapi==0.115.0", "latest": "fastapi"},
-    "litestar": {"oldest": "litestar==2.15.0", "latest": "litestar"},
-    "quart": {"oldest": "quart==0.19.9", "latest": "quart"},
-    "django": {"oldest": "django==4.2.0", "latest": "django"},
+FRAMEWORKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "starlette": {"oldest": ("starlette==0.40.0",), "latest": ("starlette",)},
+    "fastapi": {"oldest": ("fastapi==0.115.0",), "latest": ("fastapi",)},
+    "litestar": {"oldest": ("litestar==2.15.0",), "latest": ("litestar",)},
+    "quart": {
+        "oldest": ("quart==0.19.9", "quart-auth==0.9.0", "flask<3.2"),
+        "latest": ("quart", "quart-auth"),
+    },
+    "django": {"oldest": ("django==4.2.0",), "latest": ("django",)},
 }
 
 
@@ -71,9 +74,22 @@ def _run_tests(
     deps: tuple[str, ...] = (),
     editable: tuple[str, ...] = (),
     marker: str = "not slow",
+    show: str | None = None,
 ) -> None:
-    """The one helper behind every test session: install, then run pytest on ``paths``."""
-    session.install("-e", f".[{extras}]", *(f for e in editable for f in ("-e", e)), *TEST_DEPS, *deps)
+    """The one helper behind every test session: install, then run pytest on ``paths``.
+
+    ``show`` names a distribution whose resolved version is printed, for the README's
+    compatibility table.
+    """
+    session.install(
+        "-e", f".[{extras}]", *(f for e in editable for f in ("-e", e)), *TEST_DEPS, *deps
+    )
+    if show:
+        session.run(
+            "python",
+            "-c",
+            f"import importlib.metadata as m, sys; print('MATRIX {show}', m.version({show!r}), 'python', sys.version.split()[0])",
+        )
     session.run(
         "python", "-m", "pytest", "-m", marker, "-p", "no:cacheprovider", *paths, *session.posargs,
         env={"PYTHONDEVMODE": "1"},
@@ -81,7 +97,7 @@ def _run_tests(
 
 
 def _framework_session(session: nox.Session, name: str, which: str, *extra_deps: str) -> None:
-    spec = FRAMEWORKS[name][which]
+    specs = FRAMEWORKS[name][which]
     editable = (f"integrations/{name}",) if (ROOT / "integrations" / name).is_dir() else ()
     paths = [f"tests/integrations/{name}"]
     example = ROOT / "tests" / "examples" / f"test_example_{name}.py"
@@ -89,7 +105,7 @@ def _framework_session(session: nox.Session, name: str, which: str, *extra_deps:
         paths.append(str(example.relative_to(ROOT)))
     if name == "starlette":  # the core itself depends on starlette: prove it too
         paths += ["tests/core", "tests/security"]
-    _run_tests(session, *paths, deps=(spec, *extra_deps), editable=editable)
+    _run_tests(session, *paths, deps=(*specs, *extra_deps), editable=editable, show=name)
 
 
 @nox.session(python=PYTHONS, tags=["core"])
@@ -123,7 +139,7 @@ def litestar(session: nox.Session, version: str) -> None:
 @nox.parametrize("version", ["oldest", "latest"])
 def quart(session: nox.Session, version: str) -> None:
     """Quart: the orga-asgi-quart extension with quart-auth, the example."""
-    _framework_session(session, "quart", version, "quart-auth", "hypercorn", "uvicorn[standard]")
+    _framework_session(session, "quart", version, "hypercorn", "uvicorn[standard]")
 
 
 @nox.session(python=[OLDEST_PY, LATEST_PY], tags=["adapters"])

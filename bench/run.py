@@ -587,7 +587,13 @@ def run_row(
         c32 = measure(server, up, url, 32, seconds, row.headers)
         stats1 = commandstats() if row.redis else {}
         c1 = measure(server, up, url, 1, seconds, row.headers)
-        res: dict[str, Any] = {"c32": c32.__dict__, "c1": c1.__dict__, "rss_mb": rss_mb(server.pid)}
+        res: dict[str, Any] = {
+            "c32": c32.__dict__,
+            "c1": c1.__dict__,
+            "rss_mb": rss_mb(server.pid),
+            # 1-minute load average after the row: on a shared box, the row's noise level
+            "load": os.getloadavg()[0],
+        }
         if row.redis:
             # Server-wide, so only an upper bound if someone else used Redis meanwhile.
             res["redis_serverwide"] = commandstats_delta(stats0, stats1, c32.requests)
@@ -773,6 +779,11 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def load_range(runs: dict[str, list[dict[str, Any]]]) -> str:
+    loads = [r["load"] for rs in runs.values() for r in rs if "load" in r]
+    return f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-"
+
+
 def run_bench(
     keys: list[str], seconds: float, warmup: float, command: str, limit: str, cycles: int
 ) -> int:
@@ -808,7 +819,8 @@ def run_bench(
                 else:
                     print(
                         f"{tag} {r['c32']['rps']:,.0f} req/s c32, {r['c1']['rps']:,.0f} req/s "
-                        f"c1, {r['c32']['cpu_us']:,.0f} µs CPU/req  [{time.monotonic() - t:.0f}s]",
+                        f"c1, {r['c32']['cpu_us']:,.0f} µs CPU/req, load {r['load']:.1f}  "
+                        f"[{time.monotonic() - t:.0f}s]",
                         flush=True,
                     )
     results = {k: aggregate(v) for k, v in runs.items() if v}
@@ -819,7 +831,7 @@ def run_bench(
         f"{'one cycle' if cycles == 1 else f'median of {cycles} interleaved cycles'}). "
         f"Never-refusing kit windows: `{limit}` (per-IP and per-user).",
         "",
-        f"{header}.",
+        f"{header}; load average after each row {load_range(runs)}.",
         "",
         *table(results),
         "",

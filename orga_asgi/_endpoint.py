@@ -240,6 +240,8 @@ class OrgaClientSecrets:
             )
         except RequestError as exc:
             status, outcome = await self._refuse(send, exc, headers, request_id)
+        except _ClientGone:
+            status, outcome = 499, "client_disconnected"
         except (_HookContractError, _HookFailed):
             status, outcome = await self._refuse(send, None, headers, request_id)
         except Exception:
@@ -364,7 +366,7 @@ class OrgaClientSecrets:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break
+                raise _ClientGone  # disconnected mid-body: nobody is left to answer
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -404,6 +406,10 @@ class OrgaClientSecrets:
         except Exception:
             logger.debug("could not send the error response", exc_info=True)
         return info.status, info.code
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request body was complete."""
 
 
 class _HookContractError(Exception):

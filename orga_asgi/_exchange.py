@@ -212,6 +212,8 @@ class Exchange:
                 raise UpstreamInvalidResponse("body too large") from None
             except TransportFailure as exc:
                 if not exc.retryable or attempt >= self._retries:
+                    # Our own message (an exception type or a fixed text): no secret in it.
+                    logger.warning("Orga upstream call failed: %s", exc)
                     raise UpstreamUnavailable(str(exc)) from None
             else:
                 if reply.status not in _RETRY_STATUSES or attempt >= self._retries:

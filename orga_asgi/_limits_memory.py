@@ -1,20 +1,22 @@
 """Per-process rate limit windows: the ``memory://`` store, and the fallback of a shared one.
 
-Why not ``limits.aio.storage.MemoryStorage``: measured with limits 5.8, its expiry is one
-background task that sweeps *every* key with one ``asyncio.to_thread`` hop per key, starting
-from a timestamp taken when the sweep began. A flood of 100,000 distinct addresses is inserted
-in ~1.2 s but a sweep needs far longer, so under a sustained flood memory grows without bound;
-the task is also tied to one asyncio loop (it fails under trio, and stops for good if its loop
-closes first). The windows here apply the same two algorithms (moving-window log, sliding
-window counter) with amortized O(1) expiry and no task, thread or lock:
+Why not limits' memory storages (measured with limits 5.8): the async ``MemoryStorage``
+expires keys with one background task that sweeps *every* key with one ``asyncio.to_thread``
+hop each; 100,000 distinct addresses go in within ~1.2 s but a sweep takes many seconds, so a
+sustained flood outgrows it. Its task is bound to one asyncio loop (it fails under trio, and
+expiry stops for good if that loop closes first). The sync ``MemoryStorage`` sweeps from a
+thread timer and, for the moving window, never deletes a key whose log emptied: 10,000
+expired addresses left 10,000 keys behind. The windows here apply the same two algorithms
+(moving-window log, sliding window counter, with limits' comparisons and weighting) with
+amortized O(1) expiry and no task, thread or lock:
 
-* one dict per window and namespace, ordered by the last *accepted* hit. Every key of a dict
-  has the same window length, so that order is also expiry order and expired keys are always
-  at the front; each hit drops up to ``_SWEEP`` of them. A key lives at most one window (two
-  for the counter) after its last accepted hit, so memory is bounded by the peak rate of new
-  keys times the window, and returns to zero once traffic moves on.
+* one ordered mapping per window and namespace, ordered by the last *accepted* hit. Every key
+  of a mapping has the same window length, so that order is also expiry order and expired
+  keys are always at the front; a hit that finds one there drops up to ``_SWEEP`` of them. A
+  key lives at most one window (two for the counter) after its last accepted hit, so memory
+  is bounded by the rate of new keys times the window, and goes back once traffic moves on.
 * every operation is synchronous and atomic with respect to the event loop (no ``await``),
-  so it works on asyncio and trio alike and costs CPU only.
+  so it works on asyncio and trio alike and costs CPU only (a few microseconds).
 
 The clock is monotonic: a wall clock jump can neither unlock nor freeze a caller.
 """

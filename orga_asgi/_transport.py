@@ -141,9 +141,14 @@ class HttpxTransport:
         self._timeout = timeout
 
     def _get_client(self) -> httpx.AsyncClient:
-        if self._client is None or self._client.is_closed:
-            self._client = httpx.AsyncClient(timeout=self._timeout, trust_env=False)
-        return self._client
+        client = self._client
+        if client is not None and client.is_closed and not self._owned:
+            # Never swap the user's client for a default one: it would bypass their
+            # transport (a sandbox, a proxy, mTLS) and reach the real network instead.
+            raise TransportFailure("the supplied http_client is closed", retryable=False)
+        if client is None or client.is_closed:
+            client = self._client = httpx.AsyncClient(timeout=self._timeout, trust_env=False)
+        return client
 
     async def request(
         self, method: str, url: str, authorization: str, timeout: float

@@ -460,28 +460,3 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
-
-
-try:
-    import pytest
-except ImportError:  # pragma: no cover - pytest is optional; FakeOrga is not.
-    pass
-else:
-    from collections.abc import AsyncIterator
-
-    import httpx
-
-    @pytest.fixture
-    def fake_orga() -> FakeOrga:
-        """A fresh :class:`FakeOrga` with the default key (:data:`FAKE_API_KEY`)."""
-        return FakeOrga()
-
-    @pytest.fixture
-    async def fake_orga_client(fake_orga: FakeOrga) -> AsyncIterator[httpx.AsyncClient]:
-        """An ``httpx.AsyncClient`` wired to ``fake_orga`` at :data:`FAKE_BASE_URL`.
-
-        Async: use it from tests marked ``@pytest.mark.anyio``.
-        """
-        transport = httpx.ASGITransport(app=fake_orga)
-        async with httpx.AsyncClient(transport=transport, base_url=FAKE_BASE_URL) as client:
-            yield client

@@ -237,3 +237,45 @@ async def test_issue_applies_the_principals_limits(fake: FakeOrga) -> None:
         await endpoint.issue(Principal(id="bob"))  # others are not affected
         await endpoint.issue()  # no principal: no limits
     assert len(fake.calls_to("client-secrets")) == 4
+
+
+async def test_a_closed_supplied_client_is_never_replaced(fake: FakeOrga) -> None:
+    http = fake_client(fake)
+    await http.aclose()
+    async with caller(make_endpoint(fake, http_client=http)) as client:
+        response = await client.get("/")
+    assert response.status_code == 502
+    assert response.json()["error"] == "upstream_unavailable"
+    assert fake.calls == []
+
+
+async def test_disconnect_mid_body_mints_nothing(fake: FakeOrga) -> None:
+    endpoint = make_endpoint(fake)
+    messages = iter(
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+    )
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/", "scheme": "https", "root_path": "",
+        "query_string": b"", "client": ("203.0.113.7", 1), "server": ("testserver", 443),
+        "headers": [(b"transfer-encoding", b"chunked"), (b"host", b"testserver")],
+    }  # fmt: skip
+    await endpoint(scope, receive, send)
+    assert sent == []
+    assert fake.calls == []
+
+
+def test_testing_module_does_not_import_pytest() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, orga_asgi.testing; print('pytest' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
