@@ -88,7 +88,8 @@ def _run_tests(
         session.run(
             "python",
             "-c",
-            f"import importlib.metadata as m, sys; print('MATRIX {show}', m.version({show!r}), 'python', sys.version.split()[0])",
+            "import importlib.metadata as m, sys; "
+            f"print('MATRIX {show}', m.version({show!r}), 'python', sys.version.split()[0])",
         )
     session.run(
         "python", "-m", "pytest", "-m", marker, "-p", "no:cacheprovider", *paths, *session.posargs,
