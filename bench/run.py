@@ -725,7 +725,6 @@ def versions() -> str:
             "httpcore",
             "sniffio",
             "limits",
-            "coredis",
             "redis",
         )
     )

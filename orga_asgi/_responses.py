@@ -6,6 +6,7 @@ instead of building framework response objects: the headers below are bytes buil
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -19,7 +20,6 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
     (b"pragma", b"no-cache"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
 )
 
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
@@ -30,11 +30,23 @@ def success_body(payload: dict[str, Any]) -> bytes:
     return _dumps(payload).encode("ascii")
 
 
+@functools.lru_cache(maxsize=64)
+def _error_template(info: ErrorInfo) -> tuple[bytes, bytes]:
+    # The body up to the request id and after it, encoded once per error kind.
+    marker = "\x00"
+    text = _dumps({"error": info.code, "message": info.message, "requestId": marker})
+    head, _, tail = text.partition(_dumps(marker))
+    return (head + '"').encode("ascii"), ('"' + tail).encode("ascii")
+
+
 def error_body(info: ErrorInfo, request_id: str) -> bytes:
-    """The one error shape: ``{"error", "message", "requestId"}``."""
-    return _dumps({"error": info.code, "message": info.message, "requestId": request_id}).encode(
-        "ascii"
-    )
+    """The one error shape: ``{"error", "message", "requestId"}``.
+
+    ``request_id`` is always ``[A-Za-z0-9._-]`` (see ``_request_id``), so it is spliced in
+    without JSON escaping; the rest is encoded once per error kind.
+    """
+    head, tail = _error_template(info)
+    return head + request_id.encode("ascii") + tail
 
 
 async def send_json(

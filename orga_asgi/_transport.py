@@ -18,6 +18,7 @@ import sniffio
 
 if TYPE_CHECKING:
     import aiohttp
+    from yarl import URL
 
 __all__ = [
     "MAX_UPSTREAM_BODY",
@@ -77,6 +78,7 @@ class AiohttpTransport:
         self._timeout = timeout
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, URL] = {}
 
     def _session_for_loop(self) -> aiohttp.ClientSession:
         session = self._session
@@ -103,12 +105,17 @@ class AiohttpTransport:
         import aiohttp
 
         session = self._session_for_loop()
+        target = self._urls.get(url)
+        if target is None:  # two URLs per endpoint: parse each once, not per request
+            from yarl import URL
+
+            target = self._urls[url] = URL(url)
         headers = {"Authorization": authorization, "Content-Type": "application/json"}
         kwargs = {}
         if timeout < self._timeout:  # only near the overall deadline
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
         try:
-            async with session.request(method, url, headers=headers, **kwargs) as resp:
+            async with session.request(method, target, headers=headers, **kwargs) as resp:
                 length = resp.content_length
                 if length is not None and length > MAX_UPSTREAM_BODY:
                     raise BodyTooLarge

@@ -546,6 +546,7 @@ class ServerProcess:
         port: int | None = None,
         extra_args: Iterable[str] = (),
         python_flags: Iterable[str] = (),
+        log_level: str = "warning",
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -554,7 +555,7 @@ class ServerProcess:
         )
         args = [sys.executable, *python_flags, "-m", "uvicorn", app, "--app-dir", str(HERE)]
         args += ["--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "on"]
-        args += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
+        args += ["--loop", "uvloop", "--http", "httptools", "--log-level", log_level]
         args += ["--no-access-log", *extra_args]
         child_env = dict(os.environ)
         child_env.pop("PYTHONWARNINGS", None)

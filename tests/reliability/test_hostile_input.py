@@ -410,25 +410,34 @@ async def drive(app: Any, req: Req, tally: Tally, secrets: set[str]) -> None:
         messages = messages[:1]
         messages[0] = {**messages[0], "more_body": True}
     received = 0
+    answered = asyncio.Event()
+    sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
+        # Like a server: the body messages, then http.disconnect at once if the client left
+        # early, else only once the response is complete.
         nonlocal received
         received += 1
         assert received < 100, "the app keeps reading after the body ended"
         if messages:
             return messages.pop(0)
+        if not req.disconnect_early:
+            await answered.wait()
         return {"type": "http.disconnect"}
-
-    sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            answered.set()
 
     try:
         await asyncio.wait_for(app(scope_of(req), receive, send), 10)
     except Exception as exc:
         pytest.fail(f"the app raised {exc!r} for {req!r}"[:2000])
     tally.requests += 1
+    if not sent and req.disconnect_early:
+        tally.statuses[0] += 1  # the client left mid-body: nobody to answer
+        return
     check_response(req, sent, tally, secrets)
 
 

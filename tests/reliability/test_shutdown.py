@@ -1,0 +1,247 @@
+"""Shutdown: SIGTERM with requests in flight, and lifespan shutdown closing every upstream
+connection (the process's descriptors fall back to where they were before the first request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import signal
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from _rel_support import (
+    ROUTE,
+    LogCapture,
+    RedisProcess,
+    ServerProcess,
+    assert_mapped_error,
+    connections_to,
+    fd_count,
+    logs,  # noqa: F401 - the autouse log capture
+    redis,  # noqa: F401 - fixture
+    redis_process,  # noqa: F401 - fixture
+    rel_caller,
+    server_process,
+    tcp_sockets,
+)
+from starlette.applications import Starlette
+
+from orga_asgi import OrgaClientSecrets, OrgaMiddleware, allow_anonymous
+from orga_asgi.testing import FAKE_API_KEY
+
+pytestmark = pytest.mark.servers
+
+# The endpoint process prints ResourceWarnings (unclosed sockets, sessions) to stderr.
+PYTHON_FLAGS = ("-W", "default::ResourceWarning")
+BAD_STDERR = ("Traceback", "Unclosed", "ResourceWarning", "Task was destroyed", "never awaited")
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[ServerProcess]:
+    with server_process("_fake_app:app", extra_args=["--timeout-keep-alive", "60"]) as server:
+        yield server
+
+
+def control(fake: ServerProcess, *, fail_every: int = 0, delay: float = 0.0) -> None:
+    url = f"{fake.url}/_control?fail_every={fail_every}&delay={delay}"
+    with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5):
+        pass
+
+
+async def fire(url: str, count: int) -> list[tuple[str, Any]]:
+    """``count`` concurrent GETs; each ends as ("ok", status, headers, body) or ("gone", exc)."""
+    results: list[tuple[str, Any]] = []
+
+    async def one(session: aiohttp.ClientSession) -> None:
+        try:
+            async with session.get(url, headers={"x-forwarded-proto": "https"}) as response:
+                body = await response.read()
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                results.append(("ok", (response.status, headers, body)))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            results.append(("gone", repr(exc)))
+
+    connector = aiohttp.TCPConnector(limit=count)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+    ) as session:
+        await asyncio.gather(*(one(session) for _ in range(count)))
+    return results
+
+
+def endpoint_process(fake: ServerProcess, *extra_args: str) -> ServerProcess:
+    return ServerProcess(
+        "_load_app:app",
+        env={"ORGA_REL_UPSTREAM": fake.url},
+        python_flags=PYTHON_FLAGS,
+        log_level="info",  # to see uvicorn's shutdown steps
+        extra_args=extra_args,
+    ).wait_ready()
+
+
+def check_clean_exit(server: ServerProcess, code: int, seconds: float, bound: float) -> str:
+    """A graceful exit: lifespan shutdown completed, the server finished, nothing in stderr.
+
+    uvicorn (>= 0.29) re-raises the signal it caught once it has shut down gracefully, so the
+    exit status after SIGTERM is -SIGTERM rather than 0; its log tells the two apart from a
+    process killed outright.
+    """
+    stderr = server.stderr()
+    assert code in (0, -signal.SIGTERM), f"exit code {code}\n{stderr[-3000:]}"
+    assert seconds < bound, f"took {seconds:.1f}s to exit"
+    assert "Application shutdown complete." in stderr, stderr[-3000:]
+    assert "Finished server process" in stderr, stderr[-3000:]
+    for marker in BAD_STDERR:
+        assert marker not in stderr, stderr[-3000:]
+    return stderr
+
+
+async def sigterm_mid_flight(server: ServerProcess, count: int, after: float) -> tuple[Any, ...]:
+    requests = asyncio.create_task(fire(server.url + ROUTE, count))
+    await asyncio.sleep(after)
+    # Every request has reached the endpoint (its upstream call is sleeping) before the signal.
+    assert len([s for s in tcp_sockets(server.pid) if s.local_port == server.port]) >= count
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    results = await requests
+    code = await asyncio.to_thread(server.process.wait, 20)
+    return results, code, time.monotonic() - started
+
+
+def test_sigterm_lets_in_flight_requests_finish(fake: ServerProcess) -> None:
+    control(fake, delay=0.6)  # every mint takes 0.6 s upstream
+    try:
+        server = endpoint_process(fake)
+        try:
+            results, code, seconds = asyncio.run(sigterm_mid_flight(server, 24, 0.3))
+            print(f"\nSIGTERM with 24 in flight: exit {code} after {seconds:.2f}s")
+            check_clean_exit(server, code, seconds, 10)
+        finally:
+            server.cleanup()
+    finally:
+        control(fake)
+    assert len(results) == 24
+    statuses = [entry[1][0] for entry in results if entry[0] == "ok"]
+    assert statuses == [200] * 24, results[:3]
+
+
+def test_sigterm_with_a_hung_upstream_fails_cleanly(fake: ServerProcess) -> None:
+    """The upstream hangs longer than the graceful-shutdown timeout: uvicorn cancels the
+    requests; they end without a traceback, the pool is closed, the process exits 0."""
+    control(fake, delay=8)
+    try:
+        server = endpoint_process(fake, "--timeout-graceful-shutdown", "1")
+        try:
+            results, code, seconds = asyncio.run(sigterm_mid_flight(server, 8, 0.3))
+            print(f"\nSIGTERM with 8 hung: exit {code} after {seconds:.2f}s, {results[:1]}")
+            check_clean_exit(server, code, seconds, 6)
+        finally:
+            server.cleanup()
+    finally:
+        control(fake)
+    for kind, detail in results:
+        if kind == "ok":  # an answer, if any, is a documented one
+            status, headers, body = detail
+            assert_mapped_error(status, headers, body)
+
+
+# --------------------------------------------------------------------------- lifespan
+
+
+async def lifespan_round(app: Any, fake_port: int, requests: int) -> dict[str, int]:
+    """Startup, ``requests`` through the endpoint (16 at a time), shutdown; descriptor counts."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    task = asyncio.create_task(app(scope, inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await asyncio.wait_for(outbox.get(), 10))["type"] == "lifespan.startup.complete"
+    gc.collect()
+    counts = {"before": fd_count()}
+
+    async with rel_caller(app, timeout=30) as client:
+        semaphore = asyncio.Semaphore(16)
+
+        async def one() -> int:
+            async with semaphore:
+                return (await client.get(ROUTE)).status_code
+
+        statuses = await asyncio.gather(*(one() for _ in range(requests)))
+    assert statuses == [200] * requests
+    counts["pooled"] = len(connections_to(fake_port))
+    counts["during"] = fd_count()
+
+    await inbox.put({"type": "lifespan.shutdown"})
+    assert (await asyncio.wait_for(outbox.get(), 10))["type"] == "lifespan.shutdown.complete"
+    await asyncio.wait_for(task, 10)
+    await asyncio.sleep(0)  # let closed transports drop their sockets
+    gc.collect()
+    counts["after"] = fd_count()
+    counts["upstream_after"] = len(connections_to(fake_port))
+    return counts
+
+
+def _app(fake: ServerProcess, **options: Any) -> OrgaMiddleware:
+    endpoint = OrgaClientSecrets(
+        authorize=allow_anonymous,
+        api_key=FAKE_API_KEY,
+        base_url=fake.url,
+        rate_limits=("100000/minute",),
+        ip_rate_limits=("100000/minute",),
+        max_in_flight_per_principal=None,
+        **options,
+    )
+    return OrgaMiddleware(Starlette(), endpoint=endpoint)
+
+
+def _check_counts(counts: dict[str, int]) -> None:
+    print(f"\nlifespan: {counts}")
+    assert counts["pooled"] > 0, "requests should have pooled upstream connections"
+    assert counts["during"] > counts["before"]
+    assert counts["upstream_after"] == 0, counts
+    assert counts["after"] <= counts["before"], counts
+
+
+def test_lifespan_shutdown_closes_every_upstream_connection(
+    fake: ServerProcess, logs: LogCapture
+) -> None:
+    control(fake)
+    counts = asyncio.run(lifespan_round(_app(fake), fake.port, 200))
+    _check_counts(counts)
+
+
+@pytest.mark.redis
+def test_lifespan_shutdown_closes_the_redis_connections_too(
+    fake: ServerProcess, redis: RedisProcess, logs: LogCapture
+) -> None:
+    control(fake)
+    app = _app(fake, storage_uri=redis.url)
+    counts = asyncio.run(lifespan_round(app, fake.port, 100))
+    _check_counts(counts)
+    assert not connections_to(redis.port), "a Redis connection outlived the shutdown"
+    assert "Shared rate limit store" not in logs.text()  # Redis answered throughout
+
+
+def test_sigterm_closes_the_pool_before_exit(fake: ServerProcess) -> None:
+    """Seen from the upstream: once the endpoint process has exited after SIGTERM, none of
+    its connections is left (they were closed, not abandoned to the kernel at exit: no
+    ResourceWarning or "Unclosed" report in its stderr)."""
+    control(fake)
+    server = endpoint_process(fake)
+    try:
+        results = asyncio.run(fire(server.url + ROUTE, 32))
+        assert [r[1][0] for r in results] == [200] * 32
+        assert connections_to(fake.port, server.pid), "pooled upstream connections expected"
+        started = time.monotonic()
+        code = server.terminate(10)
+        check_clean_exit(server, code, time.monotonic() - started, 10)
+    finally:
+        server.cleanup()
+    stats = json.loads(urllib.request.urlopen(f"{fake.url}/_stats", timeout=5).read())
+    assert stats["calls"] >= 64
