@@ -201,7 +201,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy strict on the core, the adapters and this file."""
     session.install(
-        "mypy", "nox", "-e", ".[redis,jwt,structlog]",
+        "mypy", "nox", "-e", ".[redis,jwt,structlog,server]",
         "-e", "integrations/litestar", "-e", "integrations/quart", "quart-auth", "pytest",
     )  # fmt: skip
     session.run("mypy", "--strict", "orga_asgi", "integrations/litestar/orga_asgi_litestar",

@@ -28,7 +28,6 @@ from _rel_support import (
     redis_process,  # noqa: F401 - fixture
     rel_caller,
     server_process,
-    tcp_sockets,
 )
 from starlette.applications import Starlette
 
@@ -102,11 +101,20 @@ def check_clean_exit(server: ServerProcess, code: int, seconds: float, bound: fl
     return stderr
 
 
-async def sigterm_mid_flight(server: ServerProcess, count: int, after: float) -> tuple[Any, ...]:
+def upstream_calls(fake: ServerProcess) -> int:
+    with urllib.request.urlopen(f"{fake.url}/_stats", timeout=5) as response:
+        return int(json.loads(response.read())["calls"])
+
+
+async def sigterm_mid_flight(
+    server: ServerProcess, fake: ServerProcess, count: int
+) -> tuple[Any, ...]:
     requests = asyncio.create_task(fire(server.url + ROUTE, count))
-    await asyncio.sleep(after)
-    # Every request has reached the endpoint (its upstream call is sleeping) before the signal.
-    assert len([s for s in tcp_sockets(server.pid) if s.local_port == server.port]) >= count
+    # SIGTERM once every request is in flight: its upstream mint is sleeping in the fake.
+    deadline = time.monotonic() + 15
+    while await asyncio.to_thread(upstream_calls, fake) < count:
+        assert time.monotonic() < deadline, "the requests never reached the upstream"
+        await asyncio.sleep(0.05)
     started = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     results = await requests
@@ -119,7 +127,7 @@ def test_sigterm_lets_in_flight_requests_finish(fake: ServerProcess) -> None:
     try:
         server = endpoint_process(fake)
         try:
-            results, code, seconds = asyncio.run(sigterm_mid_flight(server, 24, 0.3))
+            results, code, seconds = asyncio.run(sigterm_mid_flight(server, fake, 24))
             print(f"\nSIGTERM with 24 in flight: exit {code} after {seconds:.2f}s")
             check_clean_exit(server, code, seconds, 10)
         finally:
@@ -138,7 +146,7 @@ def test_sigterm_with_a_hung_upstream_fails_cleanly(fake: ServerProcess) -> None
     try:
         server = endpoint_process(fake, "--timeout-graceful-shutdown", "1")
         try:
-            results, code, seconds = asyncio.run(sigterm_mid_flight(server, 8, 0.3))
+            results, code, seconds = asyncio.run(sigterm_mid_flight(server, fake, 8))
             print(f"\nSIGTERM with 8 hung: exit {code} after {seconds:.2f}s, {results[:1]}")
             check_clean_exit(server, code, seconds, 6)
         finally:
