@@ -39,6 +39,7 @@ def caller(
     app: Any, *, scheme: str = "https", client: tuple[str, int] = CALLER, **kwargs: Any
 ) -> httpx.AsyncClient:
     """A client calling ``app`` in-process as a remote browser would, over ``scheme``."""
+
     async def remember(response: httpx.Response) -> None:
         # Handed to the leak guard, which checks headers and error bodies after the test.
         await response.aread()

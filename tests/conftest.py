@@ -24,7 +24,6 @@ _NOT_SECRET_CHARS = re.compile(r"[^A-Za-z0-9._~+/=-]+")
 _API_KEY = re.compile(r"sk_orga_ai_(?!\[REDACTED)[A-Za-z0-9_-]+")
 
 
-
 class _Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
