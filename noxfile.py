@@ -57,7 +57,7 @@ TEST_DEPS = ["pytest>=8", "pytest-timeout", "anyio>=4.4", "trio", "hypothesis", 
 # step with the adapters' pyproject.toml and the README's compatibility table.
 FRAMEWORKS: dict[str, dict[str, tuple[str, ...]]] = {
     "starlette": {"oldest": ("starlette==0.40.0",), "latest": ("starlette",)},
-    "fastapi": {"oldest": ("fastapi==0.115.0",), "latest": ("fastapi",)},
+    "fastapi": {"oldest": ("fastapi==0.115.2",), "latest": ("fastapi",)},
     "litestar": {"oldest": ("litestar==2.15.0",), "latest": ("litestar",)},
     "quart": {
         "oldest": ("quart==0.19.9", "quart-auth==0.9.0", "flask<3.2"),
@@ -119,7 +119,7 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("version", ["oldest", "latest"])
 def starlette(session: nox.Session, version: str) -> None:
     """Starlette: the core, OrgaMiddleware, routes and mounts, the example."""
-    _framework_session(session, "starlette", version, "uvicorn[standard]")
+    _framework_session(session, "starlette", version, "uvicorn[standard]", "itsdangerous")
 
 
 @nox.session(python=[OLDEST_PY, LATEST_PY], tags=["adapters"])

@@ -55,6 +55,16 @@ class RequestError(OrgaError):
         super().__init__(detail or type(self).__name__)
         self.retry_after = retry_after
 
+    @property
+    def status(self) -> int:
+        """The HTTP status the route answers this error with."""
+        return describe(self).status
+
+    @property
+    def code(self) -> str:
+        """The ``error`` code of the route's JSON body."""
+        return describe(self).code
+
 
 class Unauthorized(RequestError):
     """The authorize hook returned ``None``."""

@@ -63,13 +63,44 @@ class OrgaMiddleware:
         if kind != "lifespan":
             await self.app(scope, receive, send)
             return
+        await self._lifespan(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.endpoint
+        received: list[str] = []
+        answered = False
+
+        async def tracked_receive() -> Message:
+            message = await receive()
+            received.append(message["type"])
+            return message
 
         async def send_after_closing(message: Message) -> None:
+            nonlocal answered
+            answered = True
             # Close our pools before the server hears that shutdown is complete, so no
             # connection outlives the application.
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await endpoint.aclose()
             await send(message)
 
-        await self.app(scope, receive, send_after_closing)
+        try:
+            await self.app(scope, tracked_receive, send_after_closing)
+        except Exception:
+            if answered:
+                raise
+            # The app does not speak lifespan (Django raises on it): answer it ourselves,
+            # so shutdown still closes the endpoint.
+            await _answer_lifespan(received, receive, send_after_closing)
+
+
+async def _answer_lifespan(received: list[str], receive: Receive, send: Send) -> None:
+    pending = received[-1] if received else None
+    while True:
+        kind = pending or (await receive())["type"]
+        pending = None
+        if kind == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif kind == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -21,7 +21,6 @@ from importlib import import_module
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.asgi import get_asgi_application
-from starlette.types import Receive, Scope, Send
 
 from orga_asgi import OrgaClientSecrets, OrgaMiddleware, Principal
 from orga_asgi.auth import cookie
@@ -58,21 +57,6 @@ else:
     )
 
 
-async def django_with_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
-    # Django serves HTTP only. Answering the server's lifespan here lets OrgaMiddleware
-    # close the endpoint's upstream pool at shutdown (and us the sandbox client).
-    if scope["type"] != "lifespan":
-        await django_application(scope, receive, send)
-        return
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            if sandbox is not None:
-                await sandbox.aclose()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-application = OrgaMiddleware(django_with_lifespan, endpoint=endpoint)
+# Django answers HTTP only; OrgaMiddleware answers the server's lifespan for it, so the
+# endpoint's upstream pool is closed at shutdown. (The sandbox client holds no sockets.)
+application = OrgaMiddleware(django_application, endpoint=endpoint)

@@ -117,3 +117,35 @@ async def test_lifespan_shutdown_closes_the_endpoint() -> None:
 def test_bad_path(path: str) -> None:
     with pytest.raises(ConfigurationError):
         OrgaMiddleware(inner_app(), endpoint=make_endpoint(FakeOrga()), path=path)
+
+
+@pytest.mark.parametrize("consumes_first", [False, True])
+async def test_answers_lifespan_for_apps_that_cannot(consumes_first: bool) -> None:
+    # Django's ASGI handler raises on the lifespan scope, sometimes after reading a message.
+    async def http_only(scope, receive, send):  # type: ignore[no-untyped-def]
+        if consumes_first:
+            await receive()
+        raise ValueError("Django can only handle ASGI/HTTP connections, not lifespan.")
+
+    endpoint = make_endpoint(FakeOrga())
+    closed: list[bool] = []
+    original = endpoint.aclose
+
+    async def aclose() -> None:
+        closed.append(True)
+        await original()
+
+    endpoint.aclose = aclose  # type: ignore[method-assign]
+    sent = await run_lifespan(OrgaMiddleware(http_only, endpoint=endpoint))
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert closed == [True]
+
+
+async def test_a_lifespan_failure_after_answering_is_not_hidden() -> None:
+    async def broken(scope, receive, send):  # type: ignore[no-untyped-def]
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "db down"})
+        raise RuntimeError("db down")
+
+    with pytest.raises(RuntimeError, match="db down"):
+        await run_lifespan(OrgaMiddleware(broken, endpoint=make_endpoint(FakeOrga())))

@@ -547,6 +547,7 @@ class ServerProcess:
         extra_args: Iterable[str] = (),
         python_flags: Iterable[str] = (),
         log_level: str = "warning",
+        dev_mode: bool | None = None,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -559,6 +560,10 @@ class ServerProcess:
         args += ["--no-access-log", *extra_args]
         child_env = dict(os.environ)
         child_env.pop("PYTHONWARNINGS", None)
+        if dev_mode is not None:  # else inherited (nox runs the suite with PYTHONDEVMODE=1)
+            child_env.pop("PYTHONDEVMODE", None)
+            if dev_mode:
+                child_env["PYTHONDEVMODE"] = "1"
         child_env.update(env or {})
         self.process = subprocess.Popen(
             args,

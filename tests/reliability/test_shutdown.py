@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import re
 import signal
 import time
 import urllib.request
@@ -43,7 +44,8 @@ BAD_STDERR = ("Traceback", "Unclosed", "ResourceWarning", "Task was destroyed", 
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[ServerProcess]:
-    with server_process("_fake_app:app", extra_args=["--timeout-keep-alive", "60"]) as server:
+    args = ["--timeout-keep-alive", "60", "--timeout-graceful-shutdown", "1"]
+    with server_process("_fake_app:app", extra_args=args, dev_mode=False) as server:
         yield server
 
 
@@ -99,11 +101,17 @@ def check_clean_exit(
     assert "Application shutdown complete." in stderr, stderr[-3000:]
     assert "Finished server process" in stderr, stderr[-3000:]
     # uvicorn logs each request task it had to cancel (graceful-shutdown timeout) with the
-    # CancelledError's traceback; any other traceback is a failure.
-    assert stderr.count("timeout graceful shutdown exceeded") == 2 * cancelled, stderr[-3000:]
-    stderr_rest = stderr.replace("Traceback", "", cancelled) if cancelled else stderr
-    for marker in BAD_STDERR:
-        assert marker not in stderr_rest, stderr[-3000:]
+    # CancelledError's traceback; any other traceback (or report) is a failure.
+    reports = 0
+    for record in re.split(r"\n(?=(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)[: ])", stderr):
+        if not any(marker in record for marker in BAD_STDERR):
+            continue
+        cancellation = record.startswith("ERROR:    Exception in ASGI application") and (
+            record.rstrip().endswith("CancelledError: Task cancelled, timeout graceful shutdown exceeded")
+        )
+        assert cancellation and "Unclosed" not in record, record[-3000:]
+        reports += 1
+    assert reports == cancelled, stderr[-3000:]
     return stderr
 
 
@@ -129,39 +137,71 @@ async def sigterm_mid_flight(
 
 
 def test_sigterm_lets_in_flight_requests_finish(fake: ServerProcess) -> None:
-    control(fake, delay=0.6)  # every mint takes 0.6 s upstream
+    """Requests in flight when SIGTERM arrives all get their 200; the process then shuts
+    down gracefully: lifespan shutdown closes the pool (no ResourceWarning, no "Unclosed"
+    report, no traceback in its stderr) and it exits at once."""
+    control(fake)
+    server = endpoint_process(fake)
     try:
-        server = endpoint_process(fake)
-        try:
-            results, code, seconds = asyncio.run(sigterm_mid_flight(server, fake, 24))
-            print(f"\nSIGTERM with 24 in flight: exit {code} after {seconds:.2f}s")
-            check_clean_exit(server, code, seconds, 10)
-        finally:
-            server.cleanup()
+        warm = asyncio.run(fire(server.url + ROUTE, 32))
+        assert [entry[1][0] for entry in warm] == [200] * 32
+        assert connections_to(fake.port, server.pid), "pooled upstream connections expected"
+        control(fake, delay=0.6)  # every mint now takes 0.6 s upstream
+        results, code, seconds = asyncio.run(sigterm_mid_flight(server, fake, 24))
+        print(f"\nSIGTERM with 24 in flight: exit {code} after {seconds:.2f}s")
+        check_clean_exit(server, code, seconds, 10)
     finally:
+        server.cleanup()
         control(fake)
     assert len(results) == 24
     statuses = [entry[1][0] for entry in results if entry[0] == "ok"]
     assert statuses == [200] * 24, results[:3]
 
 
-def test_sigterm_with_a_hung_upstream_fails_cleanly(fake: ServerProcess) -> None:
-    """The upstream hangs longer than the graceful-shutdown timeout: uvicorn cancels the
-    requests; they end without a traceback, the pool is closed, the process exits 0."""
+@pytest.fixture(scope="module")
+def hung_shutdown(fake: ServerProcess) -> Iterator[tuple[list[tuple[str, Any]], int, float, str]]:
+    """SIGTERM while 8 requests wait on an upstream that hangs (8 s) longer than uvicorn's
+    graceful-shutdown timeout (1 s): uvicorn cancels them."""
     control(fake, delay=8)
     try:
         server = endpoint_process(fake, "--timeout-graceful-shutdown", "1")
         try:
             results, code, seconds = asyncio.run(sigterm_mid_flight(server, fake, 8))
-            print(f"\nSIGTERM with 8 hung: exit {code} after {seconds:.2f}s, {results}")
+            print(f"\nSIGTERM with 8 hung: exit {code} after {seconds:.2f}s")
+            yield results, code, seconds, server.stderr()
             check_clean_exit(server, code, seconds, 6, cancelled=8)
         finally:
             server.cleanup()
     finally:
         control(fake)
+
+
+def test_sigterm_with_a_hung_upstream_exits_cleanly(
+    hung_shutdown: tuple[list[tuple[str, Any]], int, float, str],
+) -> None:
+    """The process exits at once after the graceful timeout, lifespan shutdown completes,
+    the pool is closed (no "Unclosed"/ResourceWarning), no traceback but uvicorn's own
+    report of each task it cancelled (checked when the fixture finishes)."""
+    results, code, seconds, stderr = hung_shutdown
+    assert len(results) == 8
+    assert "Application shutdown complete." in stderr
+
+
+CANCELLED_IS_RAW_500 = (
+    "core gap: a request cancelled by the server (uvicorn's graceful-shutdown timeout) "
+    "gets uvicorn's text/plain 500, not a JSON error with a request id; see the report"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=CANCELLED_IS_RAW_500)
+def test_sigterm_with_a_hung_upstream_answers_json(
+    hung_shutdown: tuple[list[tuple[str, Any]], int, float, str],
+) -> None:
+    results = hung_shutdown[0]
     for kind, detail in results:
-        if kind == "ok":  # an answer, if any, is a documented one
+        if kind == "ok":  # an answer, if any, is a documented JSON error
             status, headers, body = detail
+            assert status != 500, body
             assert_mapped_error(status, headers, body)
 
 
@@ -240,22 +280,3 @@ def test_lifespan_shutdown_closes_the_redis_connections_too(
     _check_counts(counts)
     assert not connections_to(redis.port), "a Redis connection outlived the shutdown"
     assert "Shared rate limit store" not in logs.text()  # Redis answered throughout
-
-
-def test_sigterm_closes_the_pool_before_exit(fake: ServerProcess) -> None:
-    """Seen from the upstream: once the endpoint process has exited after SIGTERM, none of
-    its connections is left (they were closed, not abandoned to the kernel at exit: no
-    ResourceWarning or "Unclosed" report in its stderr)."""
-    control(fake)
-    server = endpoint_process(fake)
-    try:
-        results = asyncio.run(fire(server.url + ROUTE, 32))
-        assert [r[1][0] for r in results] == [200] * 32
-        assert connections_to(fake.port, server.pid), "pooled upstream connections expected"
-        started = time.monotonic()
-        code = server.terminate(10)
-        check_clean_exit(server, code, time.monotonic() - started, 10)
-    finally:
-        server.cleanup()
-    stats = json.loads(urllib.request.urlopen(f"{fake.url}/_stats", timeout=5).read())
-    assert stats["calls"] >= 64

@@ -14,7 +14,15 @@ from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from orga_asgi import DEFAULT_PATH, OrgaClientSecrets, OrgaMiddleware, Principal, UpstreamError
+from orga_asgi import (
+    DEFAULT_PATH,
+    OrgaClientSecrets,
+    OrgaMiddleware,
+    Principal,
+    RateLimited,
+    TooManyInFlight,
+    UpstreamError,
+)
 from orga_asgi.auth import bearer
 from orga_asgi.testing import FakeOrga
 
@@ -99,8 +107,9 @@ async def test_openapi_is_unaffected() -> None:
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
-# The dependency recipe (README, "FastAPI: the endpoint as a dependency"). issue() mints
-# without the route's own checks, so the handler authenticates and the app rate limits.
+# The dependency recipe (README, FastAPI). issue(principal) applies that principal's rate
+# limits and in-flight cap; authentication is the handler's dependencies' job, and the
+# route's HTTPS and origin checks do not run.
 
 orga = make_endpoint(FakeOrga(), authorize=bearer(verify_token))
 
@@ -124,6 +133,9 @@ def recipe_app() -> FastAPI:
     ) -> JSONResponse:
         try:
             secrets = await endpoint.issue(Principal(id=user_id))
+        except (RateLimited, TooManyInFlight) as exc:
+            retry = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+            raise HTTPException(429, "Too many requests.", headers=retry) from None
         except UpstreamError:
             raise HTTPException(502, "The realtime provider is unavailable.") from None
         return JSONResponse(secrets.to_dict(), headers={"Cache-Control": "no-store"})
@@ -134,12 +146,16 @@ def recipe_app() -> FastAPI:
 async def test_dependency_recipe_issues_for_the_user() -> None:
     fake = FakeOrga()
     app = recipe_app()
-    app.dependency_overrides[get_orga] = lambda: make_endpoint(fake)  # as a test would
-    async with caller(app) as client:
+    # The dependency is what makes the endpoint swappable, as in a user's own tests.
+    endpoint = make_endpoint(fake, rate_limits=("2/minute",))
+    app.dependency_overrides[get_orga] = lambda: endpoint
+    async with endpoint, caller(app) as client:
         ok = await client.post("/api/orga-session", headers=ALICE)
         bad = await client.post("/api/orga-session", headers={"authorization": "Bearer nope"})
         fake.fail("client-secrets", status=503, times=3)
         down = await client.post("/api/orga-session", headers=ALICE)
+        limited = await client.post("/api/orga-session", headers=ALICE)
+        bob = await client.post("/api/orga-session", headers={"authorization": "Bearer bob-token"})
     assert ok.status_code == 200, ok.text
     assert ok.json()["ephemeralToken"] and ok.headers["cache-control"] == "no-store"
     assert bad.status_code == 401
@@ -147,8 +163,10 @@ async def test_dependency_recipe_issues_for_the_user() -> None:
         502,
         {"detail": "The realtime provider is unavailable."},
     )
-    schema = app.openapi()
-    assert "/api/orga-session" in schema["paths"]  # a FastAPI route: it is documented
+    # issue(principal) counted alice's two mints (the failed one too): her window is spent.
+    assert (limited.status_code, limited.headers["retry-after"].isdigit()) == (429, True)
+    assert bob.status_code == 200
+    assert "/api/orga-session" in app.openapi()["paths"]  # a FastAPI route: documented
 
 
 @pytest.mark.servers
