@@ -35,6 +35,19 @@ def make_endpoint(fake: FakeOrga, **overrides: Any) -> OrgaClientSecrets:
     return OrgaClientSecrets(**options)
 
 
+def track_closes(endpoint: OrgaClientSecrets) -> list[bool]:
+    """Record every ``aclose()`` of ``endpoint`` (it still closes for real)."""
+    closed: list[bool] = []
+    original = endpoint.aclose
+
+    async def aclose() -> None:
+        closed.append(True)
+        await original()
+
+    endpoint.aclose = aclose  # type: ignore[method-assign]
+    return closed
+
+
 def caller(
     app: Any, *, scheme: str = "https", client: tuple[str, int] = CALLER, **kwargs: Any
 ) -> httpx.AsyncClient:

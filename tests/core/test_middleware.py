@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _support import caller, make_endpoint
+from _support import caller, make_endpoint, track_closes
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -96,14 +96,7 @@ async def run_lifespan(app) -> list[str]:  # type: ignore[no-untyped-def]
 
 async def test_lifespan_shutdown_closes_the_endpoint() -> None:
     endpoint = make_endpoint(FakeOrga())
-    closed: list[bool] = []
-    original = endpoint.aclose
-
-    async def aclose() -> None:
-        closed.append(True)
-        await original()
-
-    endpoint.aclose = aclose  # type: ignore[method-assign]
+    closed = track_closes(endpoint)
     app = OrgaMiddleware(inner_app(), endpoint=endpoint)
     async with caller(app) as client:
         assert (await client.get("/api/orga-client-secrets")).status_code == 200
@@ -128,14 +121,7 @@ async def test_answers_lifespan_for_apps_that_cannot(consumes_first: bool) -> No
         raise ValueError("Django can only handle ASGI/HTTP connections, not lifespan.")
 
     endpoint = make_endpoint(FakeOrga())
-    closed: list[bool] = []
-    original = endpoint.aclose
-
-    async def aclose() -> None:
-        closed.append(True)
-        await original()
-
-    endpoint.aclose = aclose  # type: ignore[method-assign]
+    closed = track_closes(endpoint)
     sent = await run_lifespan(OrgaMiddleware(http_only, endpoint=endpoint))
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert closed == [True]

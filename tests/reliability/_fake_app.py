@@ -61,8 +61,10 @@ class Chaos:
             await _drain(receive)
             if kind == "drop":
                 body = b'{"iceServers":[{"urls":"stun:stun.fake-orga.test:3478"}]}'
-                headers = [(b"content-type", b"application/json"),
-                           (b"content-length", b"%d" % len(body))]
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(body)),
+                ]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": body[:20], "more_body": True})
                 raise ConnectionResetError("injected: connection cut mid-body")

@@ -2,15 +2,12 @@
 private redis-server, real server processes, /proc measurements and a bounded load generator.
 
 Imported as ``from _rel_support import ...`` (pytest's prepend import mode puts this directory
-on ``sys.path`` for the test files in it). The fixtures live here too, imported by each test
-module, rather than in a ``conftest.py``: ``tests/_support.py`` imports ``conftest`` by name,
-and a second ``conftest`` module in this directory would shadow the suite's.
+on ``sys.path`` for the test files in it). The fixtures are in ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -27,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -84,51 +80,6 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: reliability tests must run)")
     pytest.skip(reason)
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(autouse=True)
-def logs() -> Iterator[LogCapture]:
-    """Every log record of the test, at DEBUG; afterwards nothing may report an unclosed
-    aiohttp session or connector (garbage is collected first so ``__del__`` reports run)."""
-    capture = LogCapture().install()
-    try:
-        yield capture
-        gc.collect()
-        unclosed = [line for line in capture.lines if "Unclosed" in line]
-        assert not unclosed, unclosed[:5]
-    finally:
-        capture.uninstall()
-
-
-@pytest.fixture(scope="session")
-def redis_process() -> Iterator[RedisProcess]:
-    binary = redis_binary()
-    if binary is None:
-        unavailable("no redis-server binary on PATH")
-    assert binary is not None
-    server = RedisProcess(binary)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
-
-
-@pytest.fixture
-def redis(redis_process: RedisProcess) -> Iterator[RedisProcess]:
-    """The private server, running; tests may stop and restart it, and leave it running."""
-    redis_process.start()
-    yield redis_process
-    redis_process.start()
-
-
-def rel_caller(app: Any, *, scheme: str = "https", **kwargs: Any) -> httpx.AsyncClient:
-    """An httpx client calling ``app`` in-process from a remote (documentation) address."""
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-    return httpx.AsyncClient(transport=transport, base_url=f"{scheme}://testserver", **kwargs)
 
 
 def free_port() -> int:
@@ -250,7 +201,7 @@ class RedisProcess:
     ``stop()`` and ``start()`` keep the port, so a URL stays valid across an outage.
     """
 
-    PASSWORD = "rel-redis-pw-6a9c1f0e"  # noqa: S105 - a test server's password, leak-checked
+    PASSWORD = "rel-redis-pw-6a9c1f0e"
 
     def __init__(self, binary: str) -> None:
         self.binary = binary
@@ -283,9 +234,7 @@ class RedisProcess:
             return
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         args += ["--appendonly", "no", "--dir", self.directory, "--requirepass", self.PASSWORD]
-        self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while not self.ping():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -514,7 +463,9 @@ class ChaosProxy:
                         return
                     if kind == "reset":
                         sock = writer.get_extra_info("socket")
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        sock.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
                         writer.transport.abort()
                         return
                     up_writer.write(data)

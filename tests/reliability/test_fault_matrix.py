@@ -17,8 +17,8 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import aiohttp  # noqa: F401 - imported here, not in the first timed cell (~1 s under load)
@@ -32,13 +32,9 @@ from _rel_support import (
     assert_no_secret,
     connections_to,
     free_port,
-    logs,  # noqa: F401 - the autouse log capture
-    redis,  # noqa: F401 - fixture
-    redis_process,  # noqa: F401 - fixture
-    rel_caller,
     response_texts,
 )
-from _support import uvicorn_server
+from _support import caller, uvicorn_server
 
 from orga_asgi import OrgaClientSecrets, Principal
 from orga_asgi.auth import any_of, bearer, cookie
@@ -46,7 +42,7 @@ from orga_asgi.testing import FAKE_API_KEY, FakeOrga
 
 pytestmark = [pytest.mark.anyio, pytest.mark.servers]
 
-CALLER_TOKEN = "caller-bearer-7f3a9c2e51d04b8a"  # noqa: S105 - what the test sends, leak-checked
+CALLER_TOKEN = "caller-bearer-7f3a9c2e51d04b8a"
 SESSION_COOKIE = "session-cookie-c0ffee1234abcd"
 REQUEST_ID = "rel-fault-cell-0001"
 SECRETS_SENT = (CALLER_TOKEN, SESSION_COOKIE)
@@ -143,9 +139,7 @@ def upstream(upstream_server: tuple[Upstream, str]) -> Iterator[tuple[Upstream, 
 
 @contextlib.asynccontextmanager
 async def endpoint_for(url: str, **options: Any) -> AsyncIterator[OrgaClientSecrets]:
-    endpoint = OrgaClientSecrets(
-        authorize=AUTHORIZE, api_key=FAKE_API_KEY, base_url=url, **options
-    )
+    endpoint = OrgaClientSecrets(authorize=AUTHORIZE, api_key=FAKE_API_KEY, base_url=url, **options)
     async with endpoint:
         yield endpoint
 
@@ -156,7 +150,7 @@ async def call(
     headers = {"authorization": f"Bearer {CALLER_TOKEN}", "cookie": f"session={SESSION_COOKIE}"}
     if request_id:
         headers["x-request-id"] = request_id
-    async with rel_caller(endpoint, timeout=30) as client:
+    async with caller(endpoint, timeout=30) as client:
         return await client.post("/", headers=headers)
 
 
@@ -188,7 +182,9 @@ def check_no_leaks(
     for response in errors:
         assert_no_secret("an error body", [response.text], secrets)
     for response in errors + oks:
-        assert_no_secret("a response header", response_texts(response.headers.multi_items()), secrets)
+        assert_no_secret(
+            "a response header", response_texts(response.headers.multi_items()), secrets
+        )
 
 
 def check_healthy(response: httpx.Response) -> None:
@@ -210,7 +206,7 @@ class Cell:
     options: dict[str, Any] = field(default_factory=dict)
     upstream_calls: int | None = None  # calls the failing request made, when it matters
     within: float | None = None  # seconds the failing request may take at most
-    retry_after: str | None | bool = None  # expected Retry-After; False: absent
+    retry_after: str | bool | None = None  # expected Retry-After; False: absent
 
 
 def _http_date(seconds: int) -> str:
@@ -346,7 +342,9 @@ CELLS = [
     ),
     Cell(
         "2xx-token-with-crlf",
-        lambda u: u.fake.fail("client-secrets", body=b'{"ephemeralToken": "a\\r\\nSet-Cookie: x=1"}'),
+        lambda u: u.fake.fail(
+            "client-secrets", body=b'{"ephemeralToken": "a\\r\\nSet-Cookie: x=1"}'
+        ),
         502,
         "upstream_invalid_response",
     ),
@@ -380,9 +378,7 @@ CELLS = [
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=[cell.id for cell in CELLS])
-async def test_fault_cell(
-    cell: Cell, upstream: tuple[Upstream, str], logs: LogCapture
-) -> None:
+async def test_fault_cell(cell: Cell, upstream: tuple[Upstream, str], logs: LogCapture) -> None:
     up, url = upstream
     async with endpoint_for(url, **cell.options) as endpoint:
         cell.arrange(up)
@@ -619,7 +615,9 @@ async def test_redis_outage_cell(
             limited = await call(endpoint)
             check_error(limited, 429, "rate_limited")
             errors.append(limited)
-        warnings = [r for r in logs.records if r.levelname == "WARNING" and "store" in r.getMessage()]
+        warnings = [
+            r for r in logs.records if r.levelname == "WARNING" and "store" in r.getMessage()
+        ]
         assert len(warnings) == 1, [r.getMessage() for r in warnings]
 
         redis.start()
@@ -637,7 +635,9 @@ async def test_redis_outage_cell(
                     back = response
                     break
             else:
-                check_error(response, 429 if policy == "fallback" else 503, response.json()["error"])
+                check_error(
+                    response, 429 if policy == "fallback" else 503, response.json()["error"]
+                )
                 errors.append(response)
         assert back is not None, "the store never came back: " + repr(logs.lines[-5:])
     check_no_leaks(logs, secrets_of(up.fake, RedisProcess.PASSWORD), errors, oks)

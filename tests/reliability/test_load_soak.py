@@ -33,7 +33,6 @@ from _rel_support import (
     connections_from_clients,
     connections_to,
     fd_count,
-    logs,  # noqa: F401 - the autouse log capture
     rss_kib,
     run_load,
     server_process,

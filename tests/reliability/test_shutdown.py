@@ -24,12 +24,9 @@ from _rel_support import (
     assert_mapped_error,
     connections_to,
     fd_count,
-    logs,  # noqa: F401 - the autouse log capture
-    redis,  # noqa: F401 - fixture
-    redis_process,  # noqa: F401 - fixture
-    rel_caller,
     server_process,
 )
+from _support import caller
 from starlette.applications import Starlette
 
 from orga_asgi import OrgaClientSecrets, OrgaMiddleware, allow_anonymous
@@ -87,15 +84,14 @@ def endpoint_process(fake: ServerProcess, *extra_args: str) -> ServerProcess:
 
 
 def check_clean_exit(
-    server: ServerProcess, code: int, seconds: float, bound: float, *, cancelled: int = 0
-) -> str:
+    stderr: str, code: int, seconds: float, bound: float, *, cancelled: int = 0
+) -> None:
     """A graceful exit: lifespan shutdown completed, the server finished, nothing in stderr.
 
     uvicorn (>= 0.29) re-raises the signal it caught once it has shut down gracefully, so the
     exit status after SIGTERM is -SIGTERM rather than 0; its log tells the two apart from a
     process killed outright.
     """
-    stderr = server.stderr()
     assert code in (0, -signal.SIGTERM), f"exit code {code}\n{stderr[-3000:]}"
     assert seconds < bound, f"took {seconds:.1f}s to exit"
     assert "Application shutdown complete." in stderr, stderr[-3000:]
@@ -107,12 +103,13 @@ def check_clean_exit(
         if not any(marker in record for marker in BAD_STDERR):
             continue
         cancellation = record.startswith("ERROR:    Exception in ASGI application") and (
-            record.rstrip().endswith("CancelledError: Task cancelled, timeout graceful shutdown exceeded")
+            record.rstrip().endswith(
+                "CancelledError: Task cancelled, timeout graceful shutdown exceeded"
+            )
         )
         assert cancellation and "Unclosed" not in record, record[-3000:]
         reports += 1
     assert reports == cancelled, stderr[-3000:]
-    return stderr
 
 
 def upstream_calls(fake: ServerProcess) -> int:
@@ -149,7 +146,7 @@ def test_sigterm_lets_in_flight_requests_finish(fake: ServerProcess) -> None:
         control(fake, delay=0.6)  # every mint now takes 0.6 s upstream
         results, code, seconds = asyncio.run(sigterm_mid_flight(server, fake, 24))
         print(f"\nSIGTERM with 24 in flight: exit {code} after {seconds:.2f}s")
-        check_clean_exit(server, code, seconds, 10)
+        check_clean_exit(server.stderr(), code, seconds, 10)
     finally:
         server.cleanup()
         control(fake)
@@ -159,7 +156,7 @@ def test_sigterm_lets_in_flight_requests_finish(fake: ServerProcess) -> None:
 
 
 @pytest.fixture(scope="module")
-def hung_shutdown(fake: ServerProcess) -> Iterator[tuple[list[tuple[str, Any]], int, float, str]]:
+def hung_shutdown(fake: ServerProcess) -> tuple[list[tuple[str, Any]], int, float, str]:
     """SIGTERM while 8 requests wait on an upstream that hangs (8 s) longer than uvicorn's
     graceful-shutdown timeout (1 s): uvicorn cancels them."""
     control(fake, delay=8)
@@ -168,12 +165,12 @@ def hung_shutdown(fake: ServerProcess) -> Iterator[tuple[list[tuple[str, Any]], 
         try:
             results, code, seconds = asyncio.run(sigterm_mid_flight(server, fake, 8))
             print(f"\nSIGTERM with 8 hung: exit {code} after {seconds:.2f}s")
-            yield results, code, seconds, server.stderr()
-            check_clean_exit(server, code, seconds, 6, cancelled=8)
+            stderr = server.stderr()
         finally:
             server.cleanup()
     finally:
         control(fake)
+    return results, code, seconds, stderr
 
 
 def test_sigterm_with_a_hung_upstream_exits_cleanly(
@@ -181,10 +178,10 @@ def test_sigterm_with_a_hung_upstream_exits_cleanly(
 ) -> None:
     """The process exits at once after the graceful timeout, lifespan shutdown completes,
     the pool is closed (no "Unclosed"/ResourceWarning), no traceback but uvicorn's own
-    report of each task it cancelled (checked when the fixture finishes)."""
+    report of each task it cancelled."""
     results, code, seconds, stderr = hung_shutdown
     assert len(results) == 8
-    assert "Application shutdown complete." in stderr
+    check_clean_exit(stderr, code, seconds, 6, cancelled=8)
 
 
 CANCELLED_IS_RAW_500 = (
@@ -219,7 +216,7 @@ async def lifespan_round(app: Any, fake_port: int, requests: int) -> dict[str, i
     gc.collect()
     counts = {"before": fd_count()}
 
-    async with rel_caller(app, timeout=30) as client:
+    async with caller(app, timeout=30) as client:
         semaphore = asyncio.Semaphore(16)
 
         async def one() -> int:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import httpx
 import pytest
-from _support import caller, make_endpoint, uvicorn_server
+from _support import caller, make_endpoint, track_closes, uvicorn_server
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -174,14 +174,7 @@ def test_real_server_and_shutdown_closes_the_endpoint() -> None:
     endpoint = make_endpoint(
         FakeOrga(), authorize=bearer(verify_token), allow_insecure_loopback=True
     )
-    closed: list[bool] = []
-    original = endpoint.aclose
-
-    async def aclose() -> None:
-        closed.append(True)
-        await original()
-
-    endpoint.aclose = aclose  # type: ignore[method-assign]
+    closed = track_closes(endpoint)
     app = fastapi_app()
     app.add_middleware(OrgaMiddleware, endpoint=endpoint)
     with uvicorn_server(app) as base, httpx.Client(base_url=base, timeout=10) as client:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from _support import caller, make_endpoint, uvicorn_server
+from _support import caller, make_endpoint, track_closes, uvicorn_server
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
 from starlette.middleware import Middleware
@@ -114,14 +114,7 @@ async def test_outside_authentication_middleware_there_is_no_user() -> None:
 @pytest.mark.parametrize("style", ["middleware", "route"])
 def test_real_server_and_shutdown_closes_the_endpoint(style: str) -> None:
     endpoint = make_endpoint(FakeOrga(), authorize=scope_user(), allow_insecure_loopback=True)
-    closed: list[bool] = []
-    original = endpoint.aclose
-
-    async def aclose() -> None:
-        closed.append(True)
-        await original()
-
-    endpoint.aclose = aclose  # type: ignore[method-assign]
+    closed = track_closes(endpoint)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
