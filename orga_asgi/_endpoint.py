@@ -12,11 +12,13 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 from starlette.requests import Request
 
 from ._config import EndpointConfig, as_tuple, load_api_key, load_base_url
 from ._errors import (
     INTERNAL_ERROR,
+    Busy,
     ConfigurationError,
     HTTPSRequired,
     MethodNotAllowed,
@@ -38,7 +40,7 @@ from ._upstream_slots import UpstreamSlots
 if TYPE_CHECKING:
     import httpx
 
-    from ._types import Receive, Scope, Send
+    from ._types import Message, Receive, Scope, Send
 
 __all__ = ["OrgaClientSecrets"]
 
@@ -231,30 +233,47 @@ class OrgaClientSecrets:
         headers.append((b"x-request-id", request_id.encode("ascii")))
         principal_id: str | None = None
         status, outcome = 500, "internal_error"
+        response_started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = True
+            await send(message)
+
         try:
             scheme, client = self._proxies.resolve(scope)
             if scheme == "https" and self._hsts:
                 headers.append(self._hsts)
             status, outcome, principal_id = await self._pipeline(
-                scope, receive, send, found, headers, scheme, client
+                scope, receive, tracked_send, found, headers, scheme, client
             )
         except RequestError as exc:
-            status, outcome = await self._refuse(send, exc, headers, request_id)
+            status, outcome = await self._refuse(tracked_send, exc, headers, request_id)
         except _ClientGone:
             status, outcome = 499, "client_disconnected"
         except (_HookContractError, _HookFailed):
-            status, outcome = await self._refuse(send, None, headers, request_id)
+            status, outcome = await self._refuse(tracked_send, None, headers, request_id)
         except Exception:
             logger.exception("orga-asgi request failed")
-            status, outcome = await self._refuse(send, None, headers, request_id)
+            status, outcome = await self._refuse(tracked_send, None, headers, request_id)
+        except BaseException as exc:
+            # Cancelled by the server (graceful-shutdown timeout): answer with a JSON error
+            # while the connection is still there, then let the cancellation through.
+            if response_started or not isinstance(exc, anyio.get_cancelled_exc_class()):
+                raise
+            with anyio.CancelScope(shield=True):
+                status, outcome = await self._refuse(
+                    tracked_send, Busy("cancelled by the server"), headers, request_id
+                )
+            raise
         finally:
             if self.config.audit_log and audit.isEnabledFor(20):
                 audit.info(
                     "request_id=%s method=%s path=%s status=%d principal=%s outcome=%s"
                     " latency_ms=%.1f",
                     request_id,
-                    scope["method"],
-                    scope["path"],
+                    _loggable(scope["method"]),
+                    _loggable(scope["path"]),
                     status,
                     principal_id or "-",
                     outcome,
@@ -418,6 +437,13 @@ class _HookContractError(Exception):
 
 class _HookFailed(Exception):
     """The authorize hook raised; already logged with its traceback."""
+
+
+def _loggable(text: str, limit: int = 200) -> str:
+    """Caller-controlled text for a log line: no control characters, bounded length."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    return repr(text[:limit])[1:-1] + ("..." if len(text) > limit else "")
 
 
 def _drop_ratelimit(headers: list[tuple[bytes, bytes]]) -> None:

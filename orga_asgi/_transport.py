@@ -10,6 +10,7 @@ call that returns status, a capped body and ``Retry-After``, and raises only
 from __future__ import annotations
 
 import asyncio
+import errno
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import anyio
@@ -75,6 +76,10 @@ class AiohttpTransport:
     """One lazily created, pooled ``aiohttp.ClientSession`` (asyncio only)."""
 
     def __init__(self, *, timeout: float, limit: int = 100) -> None:
+        # Imported here, at construction, not on the first request: importing aiohttp
+        # takes ~0.5 s and would block the event loop inside that request's deadline.
+        import aiohttp  # noqa: F401
+
         self._timeout = timeout
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
@@ -114,8 +119,10 @@ class AiohttpTransport:
         kwargs = {}
         if timeout < self._timeout:  # only near the overall deadline
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+        answered = False
         try:
             async with session.request(method, target, headers=headers, **kwargs) as resp:
+                answered = True
                 length = resp.content_length
                 if length is not None and length > MAX_UPSTREAM_BODY:
                     raise BodyTooLarge
@@ -130,6 +137,12 @@ class AiohttpTransport:
             # A refused connect, or a pooled keep-alive connection the upstream had
             # already closed: nothing was processed upstream, so a retry is safe.
             raise TransportFailure(type(exc).__name__, retryable=True) from None
+        except aiohttp.ClientOSError as exc:
+            # A reset (or broken pipe) before any response header: a pooled keep-alive
+            # connection torn down with an RST instead of a FIN. Nothing was answered, so a
+            # retry is as safe as after ServerDisconnectedError.
+            retryable = not answered and exc.errno in (errno.ECONNRESET, errno.EPIPE)
+            raise TransportFailure(type(exc).__name__, retryable=retryable) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportFailure(type(exc).__name__, retryable=False) from None
 

@@ -462,13 +462,6 @@ def proxied(
     proxy_server[1].clear()
 
 
-RST_NOT_RETRIED = (
-    "core bug: a TCP reset on a pooled keep-alive connection before any answer is not "
-    "retried (aiohttp ClientOSError ECONNRESET is mapped to retryable=False in "
-    "_transport.py), while the same connection closed with a FIN is; see the report"
-)
-
-
 @dataclass(frozen=True)
 class TcpCell:
     id: str
@@ -497,10 +490,9 @@ def _tcp_param(cell: TcpCell) -> Any:
     "cell",
     [
         *map(_tcp_param, TCP_CELLS),
+        # An RST instead of a FIN on a pooled connection: nothing was answered, so retried.
         pytest.param(
-            TcpCell("rst-on-pooled-connection", "reset", 1, 200),
-            id="rst-on-pooled-connection",
-            marks=pytest.mark.xfail(strict=True, reason=RST_NOT_RETRIED),
+            TcpCell("rst-on-pooled-connection", "reset", 1, 200), id="rst-on-pooled-connection"
         ),
     ],
 )

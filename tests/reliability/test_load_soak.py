@@ -82,7 +82,8 @@ class Servers:
     def snapshot(self) -> Snapshot:
         # Measure once the callers' connections are gone (the load client closed them).
         pid, port = self.endpoint.pid, self.endpoint.port
-        wait_until(lambda: not connections_from_clients(port, pid), 10)
+        gone = wait_until(lambda: not connections_from_clients(port, pid), 10)
+        assert gone, f"callers' connections still open: {connections_from_clients(port, pid)}"
         upstream = connections_to(self.fake.port, pid)
         return Snapshot(fd_count(pid), rss_kib(pid), frozenset(s.local_port for s in upstream))
 

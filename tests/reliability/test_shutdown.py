@@ -184,13 +184,6 @@ def test_sigterm_with_a_hung_upstream_exits_cleanly(
     check_clean_exit(stderr, code, seconds, 6, cancelled=8)
 
 
-CANCELLED_IS_RAW_500 = (
-    "core gap: a request cancelled by the server (uvicorn's graceful-shutdown timeout) "
-    "gets uvicorn's text/plain 500, not a JSON error with a request id; see the report"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=CANCELLED_IS_RAW_500)
 def test_sigterm_with_a_hung_upstream_answers_json(
     hung_shutdown: tuple[list[tuple[str, Any]], int, float, str],
 ) -> None:
