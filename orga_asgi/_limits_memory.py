@@ -154,14 +154,22 @@ class MovingWindow(MemoryWindow[list[float]]):
         if log is None:
             keys[key] = [now]
             return Outcome(True, self._limit - 1, self._expiry)
+        start = 0
         if log[0] < cutoff:
-            del log[: bisect_left(log, cutoff)]
-        if len(log) >= self._limit:
-            # Retry once the oldest entry leaves the window.
-            return Outcome(False, 0, log[0] - cutoff)
+            start = bisect_left(log, cutoff)
+            # Trim only once most of the log has expired: deleting a few entries from the
+            # front of a long log (a generous limit under load) moves the whole list on
+            # every hit; trimming at half keeps the cost amortized O(1).
+            if start * 2 >= len(log):
+                del log[:start]
+                start = 0
+        count = len(log) - start
+        if count >= self._limit:
+            # Retry once the oldest live entry leaves the window.
+            return Outcome(False, 0, log[start] - cutoff)
         log.append(now)
         keys.move_to_end(key)  # the mapping stays ordered by expiry
-        return Outcome(True, self._limit - len(log), log[0] - cutoff)
+        return Outcome(True, self._limit - count - 1, log[start] - cutoff)
 
 
 class CounterWindow(MemoryWindow[tuple[int, int, int]]):

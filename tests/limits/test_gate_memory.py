@@ -349,3 +349,23 @@ def test_sliding_counter_keys_expire_too(clock: Clock) -> None:
     clock.advance(2.5)  # two whole windows: previous and current counts are both gone
     anyio.run(flood, "b", 100)
     assert len(window) == 100
+
+
+def test_moving_window_counts_right_while_expired_entries_wait_to_be_trimmed() -> None:
+    from orga_asgi._limits_memory import MovingWindow
+
+    now = [0.0]
+    window = MovingWindow(3, 10, clock=lambda: now[0])
+    for t in (0.0, 1.0, 2.0):
+        now[0] = t
+        assert window.hit("k").allowed
+    now[0] = 10.5  # the hit at 0 has left the window; it is not trimmed yet (1 of 3)
+    outcome = window.hit("k")
+    assert (outcome.allowed, outcome.remaining) == (True, 0)
+    refused = window.hit("k")
+    assert not refused.allowed
+    assert refused.reset == pytest.approx(0.5)  # the hit at 1 leaves at 11
+    now[0] = 12.5  # hits at 1 and 2 left too: trimmed now (3 of 4 expired)
+    outcome = window.hit("k")
+    assert (outcome.allowed, outcome.remaining) == (True, 1)
+    assert len(window._keys["k"]) == 2  # the trimmed log holds only live entries
