@@ -275,7 +275,7 @@ class OrgaClientSecrets:
                     _loggable(scope["method"]),
                     _loggable(scope["path"]),
                     status,
-                    principal_id or "-",
+                    _loggable(principal_id) if principal_id else "-",
                     outcome,
                     (time.perf_counter() - started) * 1000,
                 )

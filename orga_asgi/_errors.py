@@ -178,8 +178,12 @@ def describe(exc: BaseException) -> ErrorInfo:
 
     Subclasses of a mapped class inherit its row; anything unmapped is an internal error.
     """
-    for cls in type(exc).__mro__:
-        info = _TABLE.get(cls)
-        if info is not None:
-            return info
-    return INTERNAL_ERROR
+    kind = type(exc)
+    info = _RESOLVED.get(kind)
+    if info is None:
+        info = next((_TABLE[c] for c in kind.__mro__ if c in _TABLE), INTERNAL_ERROR)
+        _RESOLVED[kind] = info  # one entry per error class: bounded by the code base
+    return info
+
+
+_RESOLVED: dict[type[BaseException], ErrorInfo] = {}

@@ -103,7 +103,10 @@ def bearer(verify: Verify) -> AuthorizeHook:
     check = _as_async_verify(verify)
 
     async def hook(request: Request) -> Principal | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        # The raw ASGI header, not request.headers: this runs on every request, and the
+        # refusal path should cost next to nothing.
+        raw = next((v for k, v in request.scope["headers"] if k == b"authorization"), b"")
+        scheme, _, token = raw.decode("latin-1").partition(" ")
         token = token.strip(" ")
         if scheme.lower() != "bearer" or not _B64TOKEN.fullmatch(token):
             return None
