@@ -70,7 +70,7 @@ FRAMEWORKS: dict[str, dict[str, tuple[str, ...]]] = {
 def _run_tests(
     session: nox.Session,
     *paths: str,
-    extras: str = "redis,jwt,structlog",
+    extras: str = "redis,jwt,structlog,server",
     deps: tuple[str, ...] = (),
     editable: tuple[str, ...] = (),
     marker: str = "not slow",
