@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from orga_asgi import OrgaClientSecrets, allow_anonymous
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga
@@ -64,6 +66,14 @@ def caller(
     return httpx.AsyncClient(
         transport=transport, base_url=f"{scheme}://testserver", event_hooks=hooks, **kwargs
     )
+
+
+def unavailable(reason: str) -> None:
+    """Skip for a missing dependency (Redis, Chromium), except under ``CI=true``, where a
+    skip would let the run go green without the test: there it fails."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: this test must run)")
+    pytest.skip(reason)
 
 
 def free_port() -> int:

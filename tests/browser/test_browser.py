@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import uvicorn_server
+from _support import unavailable, uvicorn_server
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -39,12 +39,6 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 15_000  # every wait in the browser is bounded by this
 SERVER = Path(__file__).resolve().parents[2] / "examples" / "browser" / "server.py"
 PAGE_DONE = "document.getElementById('status').textContent !== 'loading'"
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}; CI=true requires the browser test to run")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -21,18 +21,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from _support import free_port, unavailable
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: Redis tests must run)")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is valid and free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as bus:
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 def _ping(port: int) -> bool:
@@ -53,7 +57,8 @@ class RedisServer:
         self.url = url
         self.private = binary is not None
         self._binary = binary
-        self._port = _free_port() if binary else 0
+        cluster = "--cluster-enabled" in args
+        self._port = (_cluster_port() if cluster else free_port()) if binary else 0
         self._dir = tempfile.mkdtemp(prefix="orga-redis-") if binary else ""
         self._args = args  # extra options: --sentinel, --cluster-enabled yes...
         if config:  # written to a file passed first (a sentinel needs one it can rewrite)
@@ -123,7 +128,7 @@ def redis_server() -> Iterator[RedisServer]:
         return
     binary = shutil.which("redis-server")
     if binary is None:
-        _unavailable("no Redis: set REDIS_URL or install redis-server")
+        unavailable("no Redis: set REDIS_URL or install redis-server")
     server = RedisServer("", binary)
     try:
         server.start()
@@ -160,7 +165,7 @@ def spawn_redis() -> Iterator[Callable[..., RedisServer]]:
     """
     binary = shutil.which("redis-server")
     if binary is None:
-        _unavailable("needs the redis-server binary")
+        unavailable("needs the redis-server binary")
     servers: list[RedisServer] = []
 
     def spawn(*args: str, config: str = "") -> RedisServer:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import free_port
 
 HERE = Path(__file__).resolve().parent
 ROUTE = "/api/orga-client-secrets"
@@ -49,19 +50,6 @@ ERROR_TABLE: dict[str, int] = {
     "upstream_invalid_response": 502,
 }
 UPSTREAM_CODES = frozenset(code for code in ERROR_TABLE if code.startswith("upstream_"))
-
-
-def unavailable(reason: str) -> None:
-    """Skip, except under ``CI=true`` where a missing dependency must fail the run."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: reliability tests must run)")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- logs and leaks

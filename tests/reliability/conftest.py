@@ -7,7 +7,8 @@ import gc
 from collections.abc import Iterator
 
 import pytest
-from _rel_support import LogCapture, RedisProcess, redis_binary, unavailable
+from _rel_support import LogCapture, RedisProcess, redis_binary
+from _support import unavailable
 
 
 @pytest.fixture(autouse=True)
