@@ -123,8 +123,9 @@ class EndpointConfig:
     ip_rate_limits: tuple[str, ...] | None = ("60/minute",)
     """Per-client-address windows, checked before ``authorize``. ``None`` turns them off."""
 
-    storage_uri: str = "memory://"
-    """Where windows are counted: ``memory://`` (one process) or a Redis/Valkey URI."""
+    storage_uri: str = field(default="memory://", repr=False)
+    """Where windows are counted: ``memory://`` (one process) or a Redis/Valkey URI. Not in
+    ``repr``: the URI may carry a password (the endpoint's repr shows it redacted)."""
 
     strategy: Literal["moving-window", "sliding-window-counter"] = "moving-window"
     """The ``limits`` strategy; the sliding window counter uses less memory."""

@@ -80,3 +80,11 @@ def test_config_is_immutable() -> None:
 def test_bare_prefix_is_not_a_key() -> None:
     with pytest.raises(ConfigurationError, match="does not look like one"):
         OrgaClientSecrets(authorize=allow_anonymous, api_key="sk_orga_ai_")
+
+
+def test_storage_password_never_shows(fake_orga: FakeOrga) -> None:
+    uri = "redis://:hunter2-storage-pw@127.0.0.1:6379/0"
+    endpoint = make_endpoint(fake_orga, storage_uri=uri)
+    assert endpoint.config.storage_uri == uri
+    for text in (repr(endpoint), str(endpoint), repr(endpoint.config)):
+        assert "hunter2-storage-pw" not in text
