@@ -43,7 +43,10 @@ pytestmark = pytest.mark.servers
 
 CONCURRENCY = 64
 HEADERS = {"x-forwarded-proto": "https"}  # from a trusted loopback proxy
-FD_SLACK = 4
+# A leak grows by hundreds of fds per 1,500-request round. A few more or fewer are pooled
+# sockets the upstream closed at its keep-alive timeout, in CLOSE_WAIT until aiohttp
+# releases them (seen once: 73 -> 78 with the very same 64 pooled connections).
+FD_SLACK = 10
 RSS_SLACK_KIB = 24 * 1024
 
 
