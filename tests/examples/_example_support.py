@@ -29,6 +29,22 @@ ORGA_ENV = ("ORGA_API_KEY", "ORGA_BASE_URL")
 _loads = itertools.count()
 
 
+LOOPBACK = ("127.0.0.1", 50123)
+
+
+def load_sandboxed(monkeypatch: Any, relative: str) -> ModuleType:
+    """Load an example with no ``ORGA_*`` in the environment: its sandbox mode."""
+    for name in ORGA_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return load_example(relative)
+
+
+def local(app: object, client: tuple[str, int] = LOOPBACK) -> httpx.AsyncClient:
+    """An in-process client calling ``app`` over plain http from this machine."""
+    transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000")
+
+
 def load_example(relative: str) -> ModuleType:
     """Import ``examples/<relative>`` as a new module, so each test gets fresh state.
 

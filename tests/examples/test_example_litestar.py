@@ -7,11 +7,12 @@ from types import ModuleType
 import httpx
 import pytest
 from _example_support import (
-    ORGA_ENV,
     assert_clean_shutdown,
     documented_command,
     lifespan,
     load_example,
+    load_sandboxed,
+    local,
     serve_command,
 )
 from _support import uvicorn_server
@@ -24,14 +25,7 @@ ADA = {"username": "ada", "password": "lovelace"}
 
 @pytest.fixture
 def sandboxed(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for name in ORGA_ENV:
-        monkeypatch.delenv(name, raising=False)
-    return load_example("litestar_app.py")
-
-
-def local(app: object) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50123))  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000")
+    return load_sandboxed(monkeypatch, "litestar_app.py")
 
 
 @pytest.mark.anyio

@@ -7,11 +7,12 @@ from types import ModuleType
 import httpx
 import pytest
 from _example_support import (
-    ORGA_ENV,
     assert_clean_shutdown,
     documented_command,
     lifespan,
     load_example,
+    load_sandboxed,
+    local,
     serve_command,
 )
 from _support import uvicorn_server
@@ -19,19 +20,10 @@ from _support import uvicorn_server
 from orga_asgi import DEFAULT_PATH
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
 
-LOOPBACK = ("127.0.0.1", 50123)
-
 
 @pytest.fixture
 def sandboxed(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for name in ORGA_ENV:
-        monkeypatch.delenv(name, raising=False)
-    return load_example("starlette_app.py")
-
-
-def local(app: object, client: tuple[str, int] = LOOPBACK) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000")
+    return load_sandboxed(monkeypatch, "starlette_app.py")
 
 
 @pytest.mark.anyio
