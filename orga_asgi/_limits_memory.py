@@ -126,7 +126,7 @@ class MemoryWindow(Generic[_State]):
         for _ in range(dropped):
             keys.popitem(last=False)
         self._swept += dropped
-        if self._swept > 4 * len(keys) + 4096:
+        if self._swept > 4 * len(keys) + 1024:
             # Tables never shrink on deletion: copy once most of a flood is gone so the
             # memory goes back, not just the keys. Amortized O(1) per dropped key.
             keys = self._keys = OrderedDict(keys)
@@ -134,11 +134,12 @@ class MemoryWindow(Generic[_State]):
         return keys
 
 
-class MovingWindow(MemoryWindow[list[float]]):
+class MovingWindow(MemoryWindow["float | list[float]"]):
     """Moving-window log: the times of the accepted hits of the last window, oldest first.
 
-    A list per key, not a deque: a one-entry list costs ~90 bytes, an empty deque ~600, which
-    matters at 100,000 keys.
+    A key's first hit is stored as a bare float (24 bytes), and becomes a list only at its
+    second hit: a flood of distinct addresses, one hit each, is the case that must stay
+    small (a one-entry list costs ~90 bytes; an empty deque ~600).
     """
 
     __slots__ = ()
@@ -147,13 +148,15 @@ class MovingWindow(MemoryWindow[list[float]]):
         now = self._clock()
         cutoff = now - self._expiry  # an entry counts while it is >= cutoff, as in limits
         keys = self._keys
-        oldest = next(iter(keys), None)
-        if oldest is not None and keys[oldest][-1] < cutoff:
-            keys = self._sweep(lambda log: log[-1] >= cutoff)
-        log = keys.get(key)
-        if log is None:
-            keys[key] = [now]
+        oldest = next(iter(keys.values()), None)
+        if oldest is not None and _last(oldest) < cutoff:
+            keys = self._sweep(lambda entry: _last(entry) >= cutoff)
+        entry = keys.get(key)
+        if entry is None or (isinstance(entry, float) and entry < cutoff):
+            keys[key] = now
+            keys.move_to_end(key)  # the mapping stays ordered by expiry
             return Outcome(True, self._limit - 1, self._expiry)
+        log = [entry] if isinstance(entry, float) else entry
         start = 0
         if log[0] < cutoff:
             start = bisect_left(log, cutoff)
@@ -168,8 +171,13 @@ class MovingWindow(MemoryWindow[list[float]]):
             # Retry once the oldest live entry leaves the window.
             return Outcome(False, 0, log[start] - cutoff)
         log.append(now)
+        keys[key] = log
         keys.move_to_end(key)  # the mapping stays ordered by expiry
         return Outcome(True, self._limit - count - 1, log[start] - cutoff)
+
+
+def _last(entry: float | list[float]) -> float:
+    return entry if isinstance(entry, float) else entry[-1]
 
 
 class CounterWindow(MemoryWindow[tuple[int, int, int]]):

@@ -303,7 +303,9 @@ def footprint(window: object) -> int:
     keys = window._keys  # type: ignore[attr-defined]
     held = sys.getsizeof(keys)
     for key, log in keys.items():
-        held += sys.getsizeof(key) + sys.getsizeof(log) + sum(map(sys.getsizeof, log))
+        held += sys.getsizeof(key) + sys.getsizeof(log)
+        if isinstance(log, list):  # a first hit is a bare float; later hits, a list
+            held += sum(map(sys.getsizeof, log))
     return held
 
 
