@@ -3,7 +3,9 @@ process on a loopback port, over HTTP/1.1 and (where the server offers it) HTTP/
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,8 +51,14 @@ def start(server: str, http: str, base_url: str) -> tuple[subprocess.Popen[bytes
     port = free_port()
     args = [a.format(port=port, http="1" if http == "1.1" else "2") for a in COMMANDS[server]]
     env = {**os.environ, "ORGA_API_KEY": FAKE_API_KEY, "ORGA_BASE_URL": base_url}
+    # A session of its own: granian forks workers, and stopping means stopping them all.
     proc = subprocess.Popen(
-        [sys.executable, *args], cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, *args],
+        cwd=HERE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -64,17 +72,22 @@ def start(server: str, http: str, base_url: str) -> tuple[subprocess.Popen[bytes
             return proc, url
         except httpx.TransportError:
             time.sleep(0.1)
-    proc.kill()
+    stop(proc)
     raise RuntimeError(f"{server} did not start")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> str:
-    proc.terminate()
+    """Stop the server and every process of its session; return its stderr."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
     try:
         _, err = proc.communicate(timeout=15)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         _, err = proc.communicate()
+    with contextlib.suppress(ProcessLookupError):  # workers that outlived their parent
+        os.killpg(proc.pid, signal.SIGKILL)
     return err.decode(errors="replace")
 
 
