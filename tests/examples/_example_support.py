@@ -20,7 +20,9 @@ from typing import Any
 
 import anyio
 import httpx
-from _support import free_port
+from _support import free_port, uvicorn_server
+
+from orga_asgi.testing import FAKE_API_KEY, FakeOrga
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -43,6 +45,26 @@ def local(app: object, client: tuple[str, int] = LOOPBACK) -> httpx.AsyncClient:
     """An in-process client calling ``app`` over plain http from this machine."""
     transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000")
+
+
+@contextlib.asynccontextmanager
+async def real_mode(
+    monkeypatch: Any, relative: str, fake: FakeOrga, *, api_key: str = FAKE_API_KEY
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an example against "real Orga": ``fake`` on a loopback port named by
+    ``ORGA_API_KEY``/``ORGA_BASE_URL``, the app started, a remote caller at
+    ``https://app.example``."""
+    with uvicorn_server(fake) as upstream:
+        monkeypatch.setenv("ORGA_API_KEY", api_key)
+        monkeypatch.setenv("ORGA_BASE_URL", upstream)
+        example = load_example(relative)
+        assert example.sandbox is None
+        transport = httpx.ASGITransport(app=example.app, client=("203.0.113.7", 40000))
+        async with (
+            lifespan(example.app),
+            httpx.AsyncClient(transport=transport, base_url="https://app.example") as client,
+        ):
+            yield client
 
 
 def load_example(relative: str) -> ModuleType:

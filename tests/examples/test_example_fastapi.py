@@ -10,15 +10,14 @@ from _example_support import (
     assert_clean_shutdown,
     documented_command,
     lifespan,
-    load_example,
     load_sandboxed,
     local,
+    real_mode,
     serve_command,
 )
-from _support import uvicorn_server
 
 from orga_asgi import DEFAULT_PATH
-from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+from orga_asgi.testing import FakeOrga
 
 ALICE = {"authorization": "Bearer alice-token"}
 
@@ -48,18 +47,9 @@ async def test_token_then_credentials_and_401_without_it(sandboxed: ModuleType) 
 @pytest.mark.servers
 async def test_real_orga_when_the_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeOrga()
-    with uvicorn_server(fake) as upstream:
-        monkeypatch.setenv("ORGA_API_KEY", FAKE_API_KEY)
-        monkeypatch.setenv("ORGA_BASE_URL", upstream)
-        example = load_example("fastapi_app.py")
-        assert example.sandbox is None
-        transport = httpx.ASGITransport(app=example.app, client=("203.0.113.7", 40000))
-        async with (
-            lifespan(example.app),
-            httpx.AsyncClient(transport=transport, base_url="https://api.example") as client,
-        ):
-            response = await client.get(DEFAULT_PATH, headers=ALICE)
-            plain = await client.get(f"http://api.example{DEFAULT_PATH}", headers=ALICE)
+    async with real_mode(monkeypatch, "fastapi_app.py", fake) as client:
+        response = await client.get(DEFAULT_PATH, headers=ALICE)
+        plain = await client.get(f"http://app.example{DEFAULT_PATH}", headers=ALICE)
     assert response.status_code == 200, response.text
     assert plain.status_code == 403  # real mode serves HTTPS only
     assert len(fake.calls) == 2

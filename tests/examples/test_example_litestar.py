@@ -10,12 +10,11 @@ from _example_support import (
     assert_clean_shutdown,
     documented_command,
     lifespan,
-    load_example,
     load_sandboxed,
     local,
+    real_mode,
     serve_command,
 )
-from _support import uvicorn_server
 
 from orga_asgi import DEFAULT_PATH
 from orga_asgi.testing import FakeOrga
@@ -51,19 +50,10 @@ async def test_login_then_credentials(sandboxed: ModuleType) -> None:
 async def test_real_orga_when_the_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     key = "sk_orga_ai_example_key"
     fake = FakeOrga(api_key=key)
-    with uvicorn_server(fake) as upstream:
-        monkeypatch.setenv("ORGA_API_KEY", key)
-        monkeypatch.setenv("ORGA_BASE_URL", upstream)
-        example = load_example("litestar_app.py")
-        assert example.sandbox is None
-        transport = httpx.ASGITransport(app=example.app, client=("203.0.113.7", 40000))
-        async with (
-            lifespan(example.app),
-            httpx.AsyncClient(transport=transport, base_url="https://api.example") as client,
-        ):
-            assert (await client.post("/login", json=ADA)).status_code == 201
-            response = await client.post(DEFAULT_PATH)
-            plain = await client.post(f"http://api.example{DEFAULT_PATH}")
+    async with real_mode(monkeypatch, "litestar_app.py", fake, api_key=key) as client:
+        assert (await client.post("/login", json=ADA)).status_code == 201
+        response = await client.post(DEFAULT_PATH)
+        plain = await client.post(f"http://app.example{DEFAULT_PATH}")
     assert response.status_code == 200, response.text
     assert plain.status_code == 403  # real mode serves HTTPS only
     assert plain.json()["error"] == "https_required"

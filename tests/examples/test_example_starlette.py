@@ -10,15 +10,14 @@ from _example_support import (
     assert_clean_shutdown,
     documented_command,
     lifespan,
-    load_example,
     load_sandboxed,
     local,
+    real_mode,
     serve_command,
 )
-from _support import uvicorn_server
 
 from orga_asgi import DEFAULT_PATH
-from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+from orga_asgi.testing import FakeOrga
 
 
 @pytest.fixture
@@ -64,18 +63,9 @@ async def test_sandbox_allows_plain_http_only_from_this_machine(sandboxed: Modul
 @pytest.mark.servers
 async def test_real_orga_when_the_key_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeOrga()
-    with uvicorn_server(fake) as upstream:
-        monkeypatch.setenv("ORGA_API_KEY", FAKE_API_KEY)
-        monkeypatch.setenv("ORGA_BASE_URL", upstream)
-        example = load_example("starlette_app.py")
-        assert example.sandbox is None
-        transport = httpx.ASGITransport(app=example.app, client=("203.0.113.7", 40000))
-        async with (
-            lifespan(example.app),
-            httpx.AsyncClient(transport=transport, base_url="https://app.example") as client,
-        ):
-            await client.post("/login")
-            response = await client.get(DEFAULT_PATH)
+    async with real_mode(monkeypatch, "starlette_app.py", fake) as client:
+        await client.post("/login")
+        response = await client.get(DEFAULT_PATH)
     assert response.status_code == 200, response.text
     assert [call.path for call in fake.calls] == [
         "/v1/realtime/client-secrets",
