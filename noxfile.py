@@ -1,8 +1,11 @@
 """The compatibility matrix: every adapter, every supported version, on real servers.
 
 ``nox`` runs everything a release must pass (the README's test command); ``nox -t core``,
-``nox -t adapters`` and ``nox -t e2e`` pick slices; ``nox -s bench`` and ``nox -s soak``
-are the long measurements and are not part of the default run.
+``nox -t adapters`` and ``nox -t e2e`` pick slices; ``nox -s coverage``, ``nox -s bench``
+and ``nox -s soak`` are measurements and are not part of the default run.
+
+What a session installs besides the package comes from the ``[dependency-groups]`` table of
+``pyproject.toml``; the adapters' cells are generated from the one :data:`FRAMEWORKS` table.
 """
 
 from __future__ import annotations
@@ -11,25 +14,32 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import nox
 
+nox.needs_version = ">=2025.2.9"  # nox.project.dependency_groups
+
 ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
 nox.options.sessions = [
-    "lint", "typecheck", "tests", "starlette", "fastapi", "litestar", "quart", "django",
-    "redis", "servers", "reliability", "browser",
+    "lint", "typecheck", "tests", "plugins", "starlette", "fastapi", "litestar", "quart",
+    "django", "redis", "servers", "reliability", "browser",
 ]  # fmt: skip
 
 
 def _pythons() -> list[str]:
     """The Python versions the package claims, read from its classifiers."""
-    text = (ROOT / "pyproject.toml").read_text()
-    found = re.findall(r'"Programming Language :: Python :: (3\.\d+)"', text)
-    return sorted(set(found), key=lambda v: int(v.split(".")[1]))
+    found = {
+        match.group(1)
+        for classifier in PYPROJECT["project"]["classifiers"]
+        if (match := re.fullmatch(r"Programming Language :: Python :: (3\.\d+)", classifier))
+    }
+    return sorted(found, key=lambda v: int(v.split(".")[1]))
 
 
 def _expose_pyenv_interpreters() -> None:
@@ -50,40 +60,101 @@ def _expose_pyenv_interpreters() -> None:
 _expose_pyenv_interpreters()
 PYTHONS = _pythons()
 OLDEST_PY, LATEST_PY = PYTHONS[0], PYTHONS[-1]
+VERSIONS = ("oldest", "latest")
 
-TEST_DEPS = ["pytest>=8", "pytest-timeout", "anyio>=4.4", "trio", "hypothesis", "httpx>=0.27"]
 
-# Each adapter's claimed range, proven by its oldest and its latest release. Keep these in
-# step with the adapters' pyproject.toml and the README's compatibility table.
-FRAMEWORKS: dict[str, dict[str, tuple[str, ...]]] = {
-    "starlette": {"oldest": ("starlette==0.40.0",), "latest": ("starlette",)},
-    "fastapi": {"oldest": ("fastapi==0.115.2",), "latest": ("fastapi",)},
-    "litestar": {"oldest": ("litestar==2.15.0",), "latest": ("litestar",)},
-    "quart": {
-        "oldest": ("quart==0.19.9", "quart-auth==0.9.0", "flask<3.2"),
-        "latest": ("quart", "quart-auth"),
-    },
-    "django": {"oldest": ("django==4.2.0",), "latest": ("django",)},
+def _groups(*names: str) -> tuple[str, ...]:
+    """The requirements of the named ``[dependency-groups]`` of ``pyproject.toml``."""
+    return tuple(nox.project.dependency_groups(PYPROJECT, *names))
+
+
+@dataclass(frozen=True)
+class Framework:
+    """One adapter's cells: its claimed range, proven by its oldest and its latest release.
+
+    Keep ``oldest`` in step with the adapter's pyproject.toml and the README's table.
+    """
+
+    doc: str  # the session's description in ``nox -l``
+    oldest: tuple[str, ...]
+    latest: tuple[str, ...]
+    extra: tuple[str, ...] = ()  # what its tests need besides the framework
+    also: tuple[str, ...] = ()  # more test paths the cell runs
+
+    def specs(self, version: str) -> tuple[str, ...]:
+        return (*(self.oldest if version == "oldest" else self.latest), *self.extra)
+
+
+FRAMEWORKS: dict[str, Framework] = {
+    "starlette": Framework(
+        "Starlette: the core, OrgaMiddleware, routes and mounts, the example.",
+        oldest=("starlette==0.40.0",),
+        latest=("starlette",),
+        extra=("itsdangerous",),
+        also=("tests/core", "tests/security"),  # the core itself depends on starlette
+    ),
+    "fastapi": Framework(
+        "FastAPI: middleware, the dependency recipe, OpenAPI untouched, the example.",
+        oldest=("fastapi==0.115.2",),
+        latest=("fastapi",),
+    ),
+    "litestar": Framework(
+        "Litestar: the orga-asgi-litestar plugin, OpenAPI, guards, the example.",
+        oldest=("litestar==2.15.0",),
+        latest=("litestar",),
+    ),
+    "quart": Framework(
+        "Quart: the orga-asgi-quart extension with quart-auth, the example.",
+        oldest=("quart==0.19.9", "quart-auth==0.9.0", "flask<3.2"),
+        latest=("quart", "quart-auth"),
+        extra=("hypercorn",),
+    ),
+    "django": Framework(
+        "Django ASGI wrapped by OrgaMiddleware, session-cookie auth, the example.",
+        oldest=("django==4.2.0",),
+        latest=("django",),
+    ),
 }
+# The pytest plugin's fixtures under pytest-asyncio's oldest supported and latest release.
+PYTEST_ASYNCIO = {"oldest": ("pytest-asyncio==0.24.0",), "latest": ("pytest-asyncio",)}
+
+
+def _adapter(name: str) -> tuple[str, ...]:
+    """The adapter distribution of ``name``, to install editable, if it has one."""
+    return (f"integrations/{name}",) if (ROOT / "integrations" / name).is_dir() else ()
+
+
+def _framework_paths(name: str) -> list[str]:
+    """The tests of one framework: its integration tests, its example, its extra paths."""
+    paths = [f"tests/integrations/{name}"]
+    example = Path("tests", "examples", f"test_example_{name}.py")
+    if (ROOT / example).exists():
+        paths.append(example.as_posix())
+    return [*paths, *FRAMEWORKS[name].also]
 
 
 def _run_tests(
     session: nox.Session,
     *paths: str,
     extras: str = "redis,jwt,structlog,server",
+    groups: tuple[str, ...] = (),
     deps: tuple[str, ...] = (),
     editable: tuple[str, ...] = (),
     marker: str = "not slow",
     show: str | None = None,
+    coverage: bool = False,
 ) -> None:
     """The one helper behind every test session: install, then run pytest on ``paths``.
 
-    ``show`` names a distribution whose resolved version is printed, for the README's
-    compatibility table.
+    Installs the package with ``extras``, the ``test`` dependency group and ``groups``,
+    ``deps`` and the ``editable`` local distributions. ``show`` names a distribution whose
+    resolved version is printed, for the README's compatibility table. ``coverage`` runs
+    pytest under coverage.py (its settings are ``[tool.coverage]`` in pyproject.toml).
     """
     session.install(
-        "-e", f".[{extras}]", *(f for e in editable for f in ("-e", e)), *TEST_DEPS, *deps
-    )
+        "-e", f".[{extras}]", *(f for e in editable for f in ("-e", e)),
+        *_groups("test", *groups), *deps,
+    )  # fmt: skip
     if show:
         session.run(
             "python",
@@ -91,22 +162,11 @@ def _run_tests(
             "import importlib.metadata as m, sys; "
             f"print('MATRIX {show}', m.version({show!r}), 'python', sys.version.split()[0])",
         )
+    runner = ("coverage", "run", "-m") if coverage else ("-m",)
     session.run(
-        "python", "-m", "pytest", "-m", marker, "-p", "no:cacheprovider", *paths, *session.posargs,
-        env={"PYTHONDEVMODE": "1"},
+        "python", *runner, "pytest", "-m", marker, "-p", "no:cacheprovider", *paths,
+        *session.posargs, env={"PYTHONDEVMODE": "1"},
     )  # fmt: skip
-
-
-def _framework_session(session: nox.Session, name: str, which: str, *extra_deps: str) -> None:
-    specs = FRAMEWORKS[name][which]
-    editable = (f"integrations/{name}",) if (ROOT / "integrations" / name).is_dir() else ()
-    paths = [f"tests/integrations/{name}"]
-    example = ROOT / "tests" / "examples" / f"test_example_{name}.py"
-    if example.exists():
-        paths.append(str(example.relative_to(ROOT)))
-    if name == "starlette":  # the core itself depends on starlette: prove it too
-        paths += ["tests/core", "tests/security"]
-    _run_tests(session, *paths, deps=(*specs, *extra_deps), editable=editable, show=name)
 
 
 @nox.session(python=PYTHONS, tags=["core"])
@@ -115,84 +175,92 @@ def tests(session: nox.Session) -> None:
     _run_tests(session, "tests/core", "tests/security", "tests/limits")
 
 
-@nox.session(python=[OLDEST_PY, LATEST_PY], tags=["adapters"])
-@nox.parametrize("version", ["oldest", "latest"])
-def starlette(session: nox.Session, version: str) -> None:
-    """Starlette: the core, OrgaMiddleware, routes and mounts, the example."""
-    _framework_session(session, "starlette", version, "uvicorn[standard]", "itsdangerous")
+def _define_framework_session(name: str) -> None:
+    """Register ``name``'s cells: oldest and latest release, on the oldest and newest Python."""
+    framework = FRAMEWORKS[name]
+
+    def cell(session: nox.Session, version: str) -> None:
+        _run_tests(
+            session,
+            *_framework_paths(name),
+            deps=framework.specs(version),
+            editable=_adapter(name),
+            show=name,
+        )
+
+    cell.__doc__ = framework.doc
+    cells = nox.parametrize("version", list(VERSIONS))(cell)
+    nox.session(cells, name=name, python=[OLDEST_PY, LATEST_PY], tags=["adapters"])
 
 
-@nox.session(python=[OLDEST_PY, LATEST_PY], tags=["adapters"])
-@nox.parametrize("version", ["oldest", "latest"])
-def fastapi(session: nox.Session, version: str) -> None:
-    """FastAPI: middleware, the dependency recipe, OpenAPI untouched, the example."""
-    _framework_session(session, "fastapi", version, "uvicorn[standard]")
+for _name in FRAMEWORKS:
+    _define_framework_session(_name)
 
 
-@nox.session(python=[OLDEST_PY, LATEST_PY], tags=["adapters"])
-@nox.parametrize("version", ["oldest", "latest"])
-def litestar(session: nox.Session, version: str) -> None:
-    """Litestar: the orga-asgi-litestar plugin, OpenAPI, guards, the example."""
-    _framework_session(session, "litestar", version, "uvicorn[standard]")
-
-
-@nox.session(python=[OLDEST_PY, LATEST_PY], tags=["adapters"])
-@nox.parametrize("version", ["oldest", "latest"])
-def quart(session: nox.Session, version: str) -> None:
-    """Quart: the orga-asgi-quart extension with quart-auth, the example."""
-    _framework_session(session, "quart", version, "hypercorn", "uvicorn[standard]")
-
-
-@nox.session(python=[OLDEST_PY, LATEST_PY], tags=["adapters"])
-@nox.parametrize("version", ["oldest", "latest"])
-def django(session: nox.Session, version: str) -> None:
-    """Django ASGI wrapped by OrgaMiddleware, session-cookie auth, the example."""
-    _framework_session(session, "django", version, "uvicorn[standard]")
+@nox.session(python=LATEST_PY, tags=["core"])
+@nox.parametrize("pytest_asyncio", list(VERSIONS))
+def plugins(session: nox.Session, pytest_asyncio: str) -> None:
+    """The pytest plugin's fixtures from users' tests: anyio, pytest-asyncio, TestClient."""
+    _run_tests(session, "tests/plugin", deps=PYTEST_ASYNCIO[pytest_asyncio])
 
 
 @nox.session(python=LATEST_PY, tags=["e2e"])
 def redis(session: nox.Session) -> None:
     """Shared rate limits on a real Redis: two processes, outages, fallback."""
-    _run_tests(session, "tests/redis", deps=("uvicorn[standard]",))
+    _run_tests(session, "tests/redis")
 
 
 @nox.session(python=LATEST_PY, tags=["e2e"])
 def servers(session: nox.Session) -> None:
     """End to end through uvicorn, hypercorn and granian on loopback, HTTP/1.1 and HTTP/2."""
-    _run_tests(
-        session, "tests/e2e", deps=("uvicorn[standard]", "hypercorn", "granian", "httpx[http2]")
-    )
+    _run_tests(session, "tests/e2e", groups=("e2e",))
 
 
 @nox.session(python=LATEST_PY, tags=["e2e"])
 def reliability(session: nox.Session) -> None:
     """Faults, hostile input and short load runs (``soak`` runs the long profiles)."""
-    _run_tests(session, "tests/reliability", deps=("uvicorn[standard]", "aiohttp"))
+    _run_tests(session, "tests/reliability")
 
 
 @nox.session(python=LATEST_PY, tags=["e2e"])
 def browser(session: nox.Session) -> None:
     """The browser example in real headless Chromium (Debian's /usr/bin/chromium)."""
-    _run_tests(session, "tests/browser", deps=("uvicorn[standard]", "playwright"))
+    _run_tests(session, "tests/browser", groups=("browser",))
+
+
+@nox.session(python=LATEST_PY)
+def coverage(session: nox.Session) -> None:
+    """Branch coverage of orga_asgi/ over the core, security, limits, redis and adapters."""
+    frameworks = sorted(FRAMEWORKS)
+    deps = tuple(spec for name in frameworks for spec in FRAMEWORKS[name].specs("latest"))
+    paths = ["tests/core", "tests/security", "tests/limits", "tests/redis", "tests/integrations"]
+    paths += [p for p in (f"tests/examples/test_example_{n}.py" for n in frameworks)
+              if (ROOT / p).exists()]  # fmt: skip
+    editable = tuple(e for name in frameworks for e in _adapter(name))
+    session.install(*_groups("coverage"))
+    session.run("coverage", "erase")
+    _run_tests(session, *paths, groups=("coverage",), deps=deps, editable=editable, coverage=True)
+    session.run("coverage", "combine", "--quiet")
+    session.run("coverage", "report")  # fail_under is in [tool.coverage.report]
 
 
 @nox.session(python=LATEST_PY)
 def soak(session: nox.Session) -> None:
     """The long load, soak and fuzz profiles."""
-    _run_tests(session, "tests/reliability", deps=("uvicorn[standard]",), marker="slow")
+    _run_tests(session, "tests/reliability", marker="slow")
 
 
 @nox.session(python=LATEST_PY)
 def bench(session: nox.Session) -> None:
     """The benchmark table (needs nginx and wrk from Debian's packages)."""
-    session.install("-e", ".[redis]", "uvicorn[standard]", "uvloop", "httptools")
+    session.install("-e", ".[redis,server]", "uvloop", "httptools")
     session.run("python", "bench/run.py", *session.posargs)
 
 
 @nox.session(python=LATEST_PY, tags=["core"])
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
-    session.install("ruff")
+    session.install(*_groups("lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -201,8 +269,8 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy strict on the core, the adapters and this file."""
     session.install(
-        "mypy", "nox", "-e", ".[redis,jwt,structlog,server]",
-        "-e", "integrations/litestar", "-e", "integrations/quart", "quart-auth", "pytest",
+        "-e", ".[redis,jwt,structlog,server]", "-e", "integrations/litestar",
+        "-e", "integrations/quart", *_groups("typecheck"),
     )  # fmt: skip
     session.run("mypy", "--strict", "orga_asgi", "integrations/litestar/orga_asgi_litestar",
                 "integrations/quart/orga_asgi_quart", "noxfile.py")  # fmt: skip

@@ -12,14 +12,17 @@ short-lived token and the ICE servers that belong to it::
 
 from __future__ import annotations
 
+from . import keys, observe
 from ._config import EndpointConfig
 from ._endpoint import OrgaClientSecrets
 from ._errors import (
+    ApiKeyUnavailable,
     Busy,
     ConfigurationError,
     CrossOriginForbidden,
     Forbidden,
     HTTPSRequired,
+    InternalError,
     MethodNotAllowed,
     OrgaError,
     PayloadTooLarge,
@@ -35,14 +38,19 @@ from ._errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from ._exchange import ClientSecrets
 from ._middleware import DEFAULT_PATH, OrgaMiddleware
 from ._principal import AuthorizeHook, Principal, Secret, allow_anonymous
+from ._responses import error_response
+from ._upstream import ClientSecrets
+from .observe import AuditEvent
 
+# The one version source: pyproject.toml reads it from here (hatch's dynamic version).
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_PATH",
+    "ApiKeyUnavailable",
+    "AuditEvent",
     "AuthorizeHook",
     "Busy",
     "ClientSecrets",
@@ -51,6 +59,7 @@ __all__ = [
     "EndpointConfig",
     "Forbidden",
     "HTTPSRequired",
+    "InternalError",
     "MethodNotAllowed",
     "OrgaClientSecrets",
     "OrgaError",
@@ -71,4 +80,7 @@ __all__ = [
     "UpstreamUnavailable",
     "__version__",
     "allow_anonymous",
+    "error_response",
+    "keys",
+    "observe",
 ]

@@ -1,89 +1,56 @@
-"""Validated, immutable configuration of the endpoint.
+"""The endpoint's settings: one typed, frozen dataclass, validated once, at construction.
 
-Everything is checked once, here, at construction: a request never re-validates. Errors
-are :class:`ConfigurationError` with a hint that says how to fix them, and never echo the
-API key.
+:class:`EndpointConfig` is the one place where settings are checked and normalised:
+``OrgaClientSecrets(**settings)`` builds one, ``OrgaClientSecrets(config=...)`` takes one
+whole, :meth:`EndpointConfig.from_env` reads one from ``ORGA_*`` variables. Errors are
+:class:`ConfigurationError` with a hint that says how to fix them, and never echo a secret.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Literal
 
-from ._errors import ConfigurationError
+from . import _settings
 from ._principal import AuthorizeHook, Secret
+from ._validate import DEFAULT_BASE_URL, DEFAULT_HSTS, normalise
+from .keys import KeyProvider, StaticKey, validate_key
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_HSTS", "EndpointConfig", "load_api_key", "load_base_url"]
+    from ._origin import OriginPolicy
+    from ._proxy import ProxyResolver
+    from .observe import Observer
 
-DEFAULT_BASE_URL = "https://api.orga-ai.com"
-DEFAULT_HSTS = "max-age=63072000; includeSubDomains"
-API_KEY_PREFIX = "sk_orga_ai_"
-
-
-def load_api_key(api_key: str | Secret | None) -> Secret:
-    """Return the API key (argument, else ``ORGA_API_KEY``), checked for its prefix."""
-    value = api_key.reveal() if isinstance(api_key, Secret) else api_key
-    if value is None:
-        value = os.environ.get("ORGA_API_KEY")
-    if not value:
-        raise ConfigurationError(
-            "No Orga API key: set the ORGA_API_KEY environment variable (from the Orga "
-            "dashboard, API Keys) or pass api_key=... to OrgaClientSecrets."
-        )
-    if not value.startswith(API_KEY_PREFIX) or len(value) == len(API_KEY_PREFIX):
-        raise ConfigurationError(
-            f"The Orga API key does not look like one: keys start with {API_KEY_PREFIX!r}. "
-            "Copy it again from the Orga dashboard (API Keys) into ORGA_API_KEY."
-        )
-    if any(c.isspace() for c in value):
-        raise ConfigurationError(
-            "The Orga API key contains white space; check ORGA_API_KEY for a stray newline."
-        )
-    return Secret(value)
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_HSTS", "EndpointConfig"]
 
 
-def load_base_url(base_url: str | None) -> str:
-    """Return the upstream base URL (argument, ``ORGA_BASE_URL``, else the default)."""
-    value = base_url or os.environ.get("ORGA_BASE_URL") or DEFAULT_BASE_URL
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(
-            f"base_url must be an absolute http(s) URL such as {DEFAULT_BASE_URL!r}; "
-            "check ORGA_BASE_URL."
-        )
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigurationError(
-            "base_url must not carry credentials, a query or a fragment; "
-            "the API key goes in api_key / ORGA_API_KEY."
-        )
-    return value.rstrip("/")
-
-
-def _positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or isinstance(value, bool) or not value > 0:
-        raise ConfigurationError(f"{name} must be a positive number, got {value!r}.")
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EndpointConfig:
-    """The endpoint's settings, validated. Built by :class:`OrgaClientSecrets`."""
+    """Every setting of :class:`~orga_asgi.OrgaClientSecrets`, validated at construction.
 
-    authorize: AuthorizeHook
-    """Decides who the caller is; ``None`` from it means 401. Required."""
+    Each field is also a keyword of ``OrgaClientSecrets`` with the same name, type and
+    default, and an environment variable ``ORGA_<NAME>`` read by :meth:`from_env`.
 
-    api_key: Secret
-    """The Orga API key (``sk_orga_ai_...``); never leaves the server."""
+    Raises:
+        ConfigurationError: a setting is missing, unknown (with a did-you-mean) or wrong.
+    """
 
-    base_url: str = DEFAULT_BASE_URL
-    """The Orga API origin, without a trailing slash."""
+    authorize: AuthorizeHook | None = None
+    """Who the caller is: a callable taking a Starlette ``Request``, sync or async,
+    returning a :class:`~orga_asgi.Principal` or ``None`` (401). Required; pass
+    :func:`~orga_asgi.allow_anonymous` to let everyone in deliberately. Code only."""
+
+    api_key: str | Secret | KeyProvider | None = None
+    """The Orga API key (``sk_orga_ai_...``) or a :class:`~orga_asgi.keys.KeyProvider`;
+    default ``ORGA_API_KEY``. Once validated: a ``Secret``, or the provider given."""
+
+    base_url: str | None = None
+    """The Orga API origin; default ``ORGA_BASE_URL``, else ``https://api.orga-ai.com``.
+    Once validated: the URL without a trailing slash."""
 
     timeout: float = 10.0
     """Seconds allowed for each upstream call (connect to last byte)."""
@@ -92,40 +59,47 @@ class EndpointConfig:
     """Seconds allowed for the whole exchange, retries included."""
 
     retries: int = 2
-    """Extra attempts after a connect error or an upstream 502/503/504."""
+    """Extra attempts (0 to 5) after a connect error or an upstream 502/503/504."""
 
     http_client: httpx.AsyncClient | None = None
-    """An ``httpx.AsyncClient`` to use instead of the built-in aiohttp pool; the caller
-    owns it and closes it."""
+    """An ``httpx.AsyncClient`` to use instead of the built-in aiohttp pool; you own it and
+    close it. Code only."""
 
     require_https: bool = True
     """Refuse requests whose effective scheme is not https (403 ``https_required``)."""
 
     allow_insecure_loopback: bool = False
-    """Let plain HTTP through when the direct peer is a loopback address (development)."""
+    """Let plain HTTP through when the direct peer is a loopback address, nothing was
+    forwarded and ``Host`` is a loopback name (development; DNS rebinding stays out)."""
 
-    trusted_proxies: tuple[str, ...] = ()
-    """Peers (IPs or CIDRs) whose ``Forwarded``/``X-Forwarded-*`` headers are believed."""
+    trusted_proxies: Sequence[str] | str = ()
+    """Peers (IPs or CIDRs) whose ``Forwarded``/``X-Forwarded-*`` headers are believed; a
+    single string is one entry (the environment variable is comma-separated)."""
 
     hsts: str | None = DEFAULT_HSTS
     """``Strict-Transport-Security`` value sent on HTTPS responses; ``None`` turns it off."""
 
-    allowed_origins: tuple[str, ...] | None = None
+    allowed_origins: Sequence[str] | str | None = None
     """Origins allowed to call cross-site with credentials (CORS); ``None``: same-origin
-    only."""
+    only. A single string is one origin."""
 
     max_body_size: int = 16 * 1024
-    """Largest request body accepted, in bytes (413 ``payload_too_large`` beyond)."""
+    """Largest request body read, in bytes, for any method (413 ``payload_too_large``)."""
 
-    rate_limits: tuple[str, ...] | None = ("10/minute", "200/day")
-    """Per-principal windows in ``limits`` notation; all must pass. ``None`` turns them off."""
+    rate_limits: Sequence[str] | str | None = ("10/minute", "200/day")
+    """Per-principal windows in ``limits`` notation; all must pass. ``None`` turns them off.
+    Anonymous callers are keyed on their client address."""
 
-    ip_rate_limits: tuple[str, ...] | None = ("60/minute",)
+    ip_rate_limits: Sequence[str] | str | None = ("60/minute",)
     """Per-client-address windows, checked before ``authorize``. ``None`` turns them off."""
+
+    ipv6_prefix_length: int = 64
+    """IPv6 clients are limited per prefix of this length (one /64 is one client); 128
+    keys on the full address."""
 
     storage_uri: str = field(default="memory://", repr=False)
     """Where windows are counted: ``memory://`` (one process) or a Redis/Valkey URI. Not in
-    ``repr``: the URI may carry a password (the endpoint's repr shows it redacted)."""
+    ``repr``: the URI may carry a password."""
 
     strategy: Literal["moving-window", "sliding-window-counter"] = "moving-window"
     """The ``limits`` strategy; the sliding window counter uses less memory."""
@@ -134,7 +108,8 @@ class EndpointConfig:
     """What to do when the shared store fails: limit in memory, refuse (503), or allow."""
 
     max_in_flight_per_principal: int | None = 2
-    """Concurrent mints one caller may have; more get 429 ``too_many_in_flight``."""
+    """Concurrent mints one caller may have; more get 429 ``too_many_in_flight`` (which
+    spends no rate-limit window). ``None`` means no cap."""
 
     max_upstream_concurrency: int | None = 100
     """Concurrent upstream exchanges per process; ``None`` means no cap."""
@@ -143,31 +118,70 @@ class EndpointConfig:
     """Seconds a request may wait for an upstream slot before 503 ``busy``."""
 
     audit_log: bool = True
-    """Write one INFO line per request to the ``orga_asgi.audit`` logger."""
+    """Write one INFO logfmt line per request to the ``orga_asgi.audit`` logger."""
 
-    extra_headers: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
-    """Headers added to every response of the route (precomputed bytes)."""
+    audit_key: str | None = field(default=None, repr=False)
+    """Key of the HMAC that fingerprints issued tokens in audit events; default a random
+    key per process (fingerprints then match only within one process)."""
+
+    observers: Sequence[Observer] = ()
+    """More observers of requests, upstream attempts, the store and issued tokens, beside
+    the audit line (see :mod:`orga_asgi.observe`). Code only."""
+
+    extra_headers: Sequence[tuple[bytes, bytes]] = field(default=(), repr=False)
+    """Headers added to every response of the route, as raw ``(name, value)`` bytes.
+    Code only."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> EndpointConfig:
+        _settings.check_names(cls, kwargs, "EndpointConfig")
+        return super().__new__(cls)
 
     def __post_init__(self) -> None:
-        if not callable(self.authorize):
-            raise ConfigurationError("authorize must be a callable (see orga_asgi.auth).")
-        _positive("timeout", self.timeout)
-        _positive("deadline", self.deadline)
-        _positive("upstream_queue_timeout", self.upstream_queue_timeout)
-        _positive("max_upstream_concurrency", self.max_upstream_concurrency, allow_none=True)
-        _positive("max_body_size", self.max_body_size)
-        if not isinstance(self.retries, int) or not 0 <= self.retries <= 5:
-            raise ConfigurationError(
-                f"retries must be an integer from 0 to 5, not {self.retries!r}."
-            )
-        if self.hsts is not None and ("\r" in self.hsts or "\n" in self.hsts):
-            raise ConfigurationError("hsts must be a single header value.")
+        normalise(self)
 
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, Any] = os.environ,
+        prefix: str = "ORGA_",
+        **overrides: Any,
+    ) -> EndpointConfig:
+        """Read every setting from ``<prefix><FIELD_NAME_UPPER>`` (``ORGA_RATE_LIMITS``...).
 
-def as_tuple(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    """Accept one string or a sequence of strings; keep ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
+        Lists are comma-separated; booleans are ``1``/``0``/``true``/``false``; an empty
+        value or ``none`` is ``None``. ``authorize``, ``http_client``, ``observers`` and
+        ``extra_headers`` are code only: pass them in ``overrides``, which win over the
+        environment. Unknown ``<prefix>*`` variables are logged with a did-you-mean.
+
+        Args:
+            environ: where to read: ``os.environ``, or any mapping (values that are not
+                text, as in Quart's ``app.config``, are taken as they are).
+            prefix: the variables' prefix.
+            **overrides: settings given in code.
+
+        Raises:
+            ConfigurationError: a variable cannot be parsed, or a setting is wrong.
+        """
+        values = _settings.read_env(cls, environ, prefix)
+        _settings.check_names(cls, overrides, "EndpointConfig.from_env")
+        return cls(**{**values, **overrides})
+
+    @classmethod
+    def settings_table(cls, prefix: str = "ORGA_") -> str:
+        """The settings as a Markdown table: name, variable, type, default, description."""
+        return _settings.table(cls, prefix)
+
+    def key_provider(self) -> KeyProvider:
+        """The provider of the API key: the one given, else a :class:`StaticKey`."""
+        key = self.api_key
+        return key if isinstance(key, KeyProvider) else StaticKey(validate_key(key))
+
+    @property
+    def proxies(self) -> ProxyResolver:
+        """``trusted_proxies``, parsed."""
+        return self.__dict__["_proxies"]  # type: ignore[no-any-return]
+
+    @property
+    def origins(self) -> OriginPolicy:
+        """``allowed_origins``, parsed."""
+        return self.__dict__["_origins"]  # type: ignore[no-any-return]

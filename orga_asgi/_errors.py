@@ -1,22 +1,53 @@
-"""The one exception tree, and the one table that turns an error into a response.
+"""The one exception tree, and the one table that turns an error into a refusal.
 
-Stages raise typed errors; only :func:`describe` decides status, code and headers, so no
-stage builds an error response by hand. Messages are fixed strings chosen here: nothing an
-upstream or a caller sent can reach an error body.
+Every stage ends a request by raising one of these; :func:`describe` alone decides the
+status, code, message and fixed headers of the answer, so no stage builds an error response
+by hand. Messages are fixed strings chosen here: nothing an upstream or a caller sent can
+reach an error body. The tree, with each row of the table::
+
+    OrgaError
+    ├── ConfigurationError (also ValueError)  raised at construction, with a fix hint
+    └── RequestError                          ends a request with a JSON error
+        ├── Unauthorized            401 unauthorized             + WWW-Authenticate (hook's)
+        ├── Forbidden               403 forbidden
+        ├── HTTPSRequired           403 https_required
+        ├── CrossOriginForbidden    403 cross_origin_forbidden
+        ├── MethodNotAllowed        405 method_not_allowed       + Allow: GET, POST
+        ├── PayloadTooLarge         413 payload_too_large
+        ├── RateLimited             429 rate_limited             + Retry-After, RateLimit
+        ├── TooManyInFlight         429 too_many_in_flight       + Retry-After
+        ├── InternalError           500 internal_error
+        ├── RateLimiterUnavailable  503 rate_limiter_unavailable
+        ├── Busy                    503 busy
+        ├── ApiKeyUnavailable       503 api_key_unavailable
+        └── UpstreamError
+            ├── UpstreamAuthFailed       502 upstream_auth_failed
+            ├── UpstreamUnavailable      502 upstream_unavailable
+            ├── UpstreamInvalidResponse  502 upstream_invalid_response
+            ├── UpstreamRateLimited      503 upstream_rate_limited  + Retry-After
+            └── UpstreamTimeout          504 upstream_timeout
+
+An error may carry headers of its own (:attr:`RequestError.headers`: a 429 carries the
+RateLimit headers of the window that refused) and ``retry_after``, sent as ``Retry-After``.
+Anything that is not a :class:`RequestError` is answered as the :class:`InternalError` row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 __all__ = [
     "INTERNAL_ERROR",
+    "ApiKeyUnavailable",
     "Busy",
     "ConfigurationError",
     "CrossOriginForbidden",
     "ErrorInfo",
     "Forbidden",
     "HTTPSRequired",
+    "Header",
+    "InternalError",
     "MethodNotAllowed",
     "OrgaError",
     "PayloadTooLarge",
@@ -32,7 +63,10 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "describe",
+    "rows",
 ]
+
+Header = tuple[bytes, bytes]
 
 
 class OrgaError(Exception):
@@ -49,11 +83,19 @@ class RequestError(OrgaError):
     Args:
         detail: text for the operator's logs (never sent to the caller, never a secret).
         retry_after: seconds the caller should wait, sent as ``Retry-After`` when set.
+        headers: response headers this error adds to its row's (raw ASGI byte pairs).
     """
 
-    def __init__(self, detail: str = "", *, retry_after: int | None = None) -> None:
+    headers: Sequence[Header] = ()
+    """Headers this error adds to the refusal (a 429: its window's RateLimit headers)."""
+
+    def __init__(
+        self, detail: str = "", *, retry_after: int | None = None, headers: Sequence[Header] = ()
+    ) -> None:
         super().__init__(detail or type(self).__name__)
         self.retry_after = retry_after
+        if headers:
+            self.headers = headers
 
     @property
     def status(self) -> int:
@@ -98,12 +140,21 @@ class TooManyInFlight(RequestError):
     """The caller already has the maximum number of requests being minted."""
 
 
+class InternalError(RequestError):
+    """A fault of this server (a failing authorize hook, a bug): 500, logged where it
+    happened, never described to the caller."""
+
+
 class RateLimiterUnavailable(RequestError):
     """The shared rate limit store failed and the policy is to deny."""
 
 
 class Busy(RequestError):
     """Too many upstream exchanges are running in this process."""
+
+
+class ApiKeyUnavailable(RequestError):
+    """The key provider failed or returned an unusable key for this request."""
 
 
 class UpstreamError(RequestError):
@@ -131,12 +182,17 @@ class UpstreamInvalidResponse(UpstreamError):
 
 
 class ErrorInfo(NamedTuple):
-    """How one error class is shown to the caller."""
+    """How one error class is shown to the caller: one row of the table."""
 
     status: int
     code: str
     message: str
+    headers: tuple[Header, ...] = ()
+    """Fixed headers of every refusal of this row (``Allow`` on a 405)."""
 
+
+_ALLOW: Header = (b"allow", b"GET, POST")
+INTERNAL_ERROR = ErrorInfo(500, "internal_error", "Internal server error.")
 
 _TABLE: dict[type[RequestError], ErrorInfo] = {
     Unauthorized: ErrorInfo(401, "unauthorized", "Authentication is required."),
@@ -145,16 +201,20 @@ _TABLE: dict[type[RequestError], ErrorInfo] = {
     CrossOriginForbidden: ErrorInfo(
         403, "cross_origin_forbidden", "Cross-origin requests are not allowed."
     ),
-    MethodNotAllowed: ErrorInfo(405, "method_not_allowed", "Use GET or POST."),
+    MethodNotAllowed: ErrorInfo(405, "method_not_allowed", "Use GET or POST.", (_ALLOW,)),
     PayloadTooLarge: ErrorInfo(413, "payload_too_large", "The request body is too large."),
     RateLimited: ErrorInfo(429, "rate_limited", "Too many requests; retry later."),
     TooManyInFlight: ErrorInfo(
         429, "too_many_in_flight", "Too many requests in flight for this caller."
     ),
+    InternalError: INTERNAL_ERROR,
     RateLimiterUnavailable: ErrorInfo(
         503, "rate_limiter_unavailable", "The rate limiter is unavailable; retry later."
     ),
     Busy: ErrorInfo(503, "busy", "The server is busy; retry later."),
+    ApiKeyUnavailable: ErrorInfo(
+        503, "api_key_unavailable", "The server's credentials are unavailable; retry later."
+    ),
     UpstreamAuthFailed: ErrorInfo(
         502, "upstream_auth_failed", "The realtime provider rejected this server's credentials."
     ),
@@ -170,11 +230,9 @@ _TABLE: dict[type[RequestError], ErrorInfo] = {
     ),
 }
 
-INTERNAL_ERROR = ErrorInfo(500, "internal_error", "Internal server error.")
-
 
 def describe(exc: BaseException) -> ErrorInfo:
-    """Return the status, code and message the caller sees for ``exc``.
+    """Return the row the caller sees for ``exc``: status, code, message, fixed headers.
 
     Subclasses of a mapped class inherit its row; anything unmapped is an internal error.
     """
@@ -184,6 +242,11 @@ def describe(exc: BaseException) -> ErrorInfo:
         info = next((_TABLE[c] for c in kind.__mro__ if c in _TABLE), INTERNAL_ERROR)
         _RESOLVED[kind] = info  # one entry per error class: bounded by the code base
     return info
+
+
+def rows() -> dict[type[RequestError], ErrorInfo]:
+    """Every row of the table, by error class (a copy: for documentation and adapters)."""
+    return dict(_TABLE)
 
 
 _RESOLVED: dict[type[BaseException], ErrorInfo] = {}

@@ -41,6 +41,8 @@ __all__ = ["JWTVerifier"]
 logger = get_logger("orga_asgi.jwt")
 
 _MAX_JWKS_BYTES = 512 * 1024
+# Far above any real access token (a few KiB with many claims), far below what would cost.
+_MAX_TOKEN_LENGTH = 16 * 1024
 _ASYMMETRIC = frozenset({"RSA", "EC", "OKP"})
 
 
@@ -72,7 +74,9 @@ class JWTVerifier:
 
     A token must carry ``exp``: a bearer token that never expires is refused. A token
     without a ``kid`` header is accepted only while the JWKS holds a single key. Keys named
-    in the token itself (``jwk``, ``jku``, ``x5u``, ``x5c``) are never used.
+    in the token itself (``jwk``, ``jku``, ``x5u``, ``x5c``) are never used. Tokens longer
+    than 16 KiB, with a ``crit`` header, or whose ``sub`` is no valid principal id (see
+    :class:`~orga_asgi.Principal`) are refused.
 
     Raises:
         ConfigurationError: a setting is wrong.
@@ -144,12 +148,16 @@ class JWTVerifier:
 
     async def verify(self, token: str) -> Principal | None:
         """Return the principal of a valid ``token``, else ``None`` (never raises for it)."""
+        if len(token) > _MAX_TOKEN_LENGTH:  # before any decoding: a cap on the work per token
+            return None
         try:
             header = jws.extract_compact(token.encode("ascii"), registry=self._registry).headers()
-        except (JoseError, ValueError, TypeError, KeyError):
+        except (JoseError, ValueError, TypeError, KeyError, RecursionError):
             return None
         kid = header.get("kid")
-        if kid is not None and not isinstance(kid, str):
+        if (kid is not None and not isinstance(kid, str)) or "crit" in header:
+            # No JWS extension is implemented here, so RFC 7515 (4.1.11) requires refusing
+            # any token that marks one critical; joserfc would accept registered names.
             return None
         keys = await self._key_set(kid)
         if keys is None:
@@ -157,13 +165,16 @@ class JWTVerifier:
         try:
             decoded = jose_jwt.decode(token, keys, registry=self._registry)
             self._claims.validate(decoded.claims)
-        except (JoseError, ValueError, TypeError, KeyError) as exc:
+        except (JoseError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            # RecursionError: deeply nested claims (only a signed token gets that far).
             logger.debug("JWT refused: %s", type(exc).__name__)
             return None
         sub = decoded.claims.get("sub")
-        if not isinstance(sub, str) or not sub:
+        try:
+            return Principal(id=sub, claims=decoded.claims)
+        except (TypeError, ValueError):  # no sub, or one no principal id can be (see Principal)
+            logger.debug("JWT refused: its sub is not a usable principal id")
             return None
-        return Principal(id=sub, claims=decoded.claims)
 
     async def aclose(self) -> None:
         """Close the HTTP client this verifier created (a supplied one is left open)."""

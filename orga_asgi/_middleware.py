@@ -1,7 +1,14 @@
-"""``OrgaMiddleware``: serve the endpoint at one path in front of any ASGI app."""
+"""``OrgaMiddleware``: serve the endpoint at one path in front of any ASGI app.
+
+Also the two pieces every way of serving the route shares: :func:`normalize_path` (the one
+check of a route path, used by the Litestar and Quart adapters too) and
+:func:`answer_lifespan` (the one lifespan responder, used by the endpoint served alone and
+by the middleware in front of an app that does not speak lifespan).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ._errors import ConfigurationError
@@ -10,9 +17,70 @@ if TYPE_CHECKING:
     from ._endpoint import OrgaClientSecrets
     from ._types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DEFAULT_PATH", "OrgaMiddleware"]
+__all__ = ["DEFAULT_PATH", "OrgaMiddleware", "answer_lifespan", "match_path", "normalize_path"]
 
 DEFAULT_PATH = "/api/orga-client-secrets"
+
+
+def normalize_path(path: object) -> str:
+    """Check a route path and return it without a trailing slash.
+
+    Raises:
+        ConfigurationError: ``path`` is not an absolute path such as ``/api/orga``
+            (relative, ``/`` alone, or carrying a query or a fragment).
+    """
+    if (
+        not isinstance(path, str)
+        or not path.startswith("/")
+        or not path.strip("/")
+        or "?" in path
+        or "#" in path
+    ):
+        raise ConfigurationError(
+            f"path must be an absolute route path such as {DEFAULT_PATH!r}, not {path!r}."
+        )
+    return path.rstrip("/")
+
+
+def match_path(scope: Scope, paths: frozenset[str]) -> bool:
+    """Whether the request's path is one of ``paths``, with or without ``root_path``.
+
+    Servers differ on whether ``scope["path"]`` includes ``root_path`` (the ASGI spec now
+    says it does; older servers strip it): both spellings match.
+    """
+    path: str = scope["path"]
+    if path in paths:
+        return True
+    root: str = scope.get("root_path", "")
+    return bool(root) and path.startswith(root) and path[len(root) :] in paths
+
+
+async def answer_lifespan(
+    receive: Receive,
+    send: Send,
+    *,
+    pending: str | None = None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Answer the lifespan protocol: startup completes at once; shutdown runs
+    ``on_shutdown`` first, then completes.
+
+    Args:
+        receive: the lifespan scope's ``receive``.
+        send: its ``send``.
+        pending: a message type already received (by an app that then gave up).
+        on_shutdown: what to close before the server hears that shutdown is complete.
+    """
+    while True:
+        kind = pending or (await receive())["type"]
+        pending = None
+        if kind == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif kind == "lifespan.shutdown":
+            if on_shutdown is not None:
+                await on_shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 class OrgaMiddleware:
@@ -34,28 +102,15 @@ class OrgaMiddleware:
     def __init__(
         self, app: ASGIApp, *, endpoint: OrgaClientSecrets, path: str = DEFAULT_PATH
     ) -> None:
-        if not path.startswith("/") or path == "/" or "?" in path or "#" in path:
-            raise ConfigurationError(
-                f"path must be an absolute route path such as {DEFAULT_PATH!r}, not {path!r}."
-            )
         self.app = app
         self.endpoint = endpoint
-        self.path = path.rstrip("/")
+        self.path = normalize_path(path)
         self._paths = frozenset({self.path, self.path + "/"})
-
-    def _matches(self, scope: Scope) -> bool:
-        path: str = scope["path"]
-        if path in self._paths:
-            return True
-        # Servers differ on whether scope["path"] includes root_path (the ASGI spec now
-        # says it does; older servers strip it): accept both spellings.
-        root: str = scope.get("root_path", "")
-        return bool(root) and path.startswith(root) and path[len(root) :] in self._paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if self._matches(scope):
+            if match_path(scope, self._paths):
                 await self.endpoint(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
@@ -91,16 +146,5 @@ class OrgaMiddleware:
                 raise
             # The app does not speak lifespan (Django raises on it): answer it ourselves,
             # so shutdown still closes the endpoint.
-            await _answer_lifespan(received, receive, send_after_closing)
-
-
-async def _answer_lifespan(received: list[str], receive: Receive, send: Send) -> None:
-    pending = received[-1] if received else None
-    while True:
-        kind = pending or (await receive())["type"]
-        pending = None
-        if kind == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif kind == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+            pending = received[-1] if received else None
+            await answer_lifespan(receive, send, pending=pending, on_shutdown=endpoint.aclose)

@@ -9,7 +9,6 @@ a logged-in visitor's browser mint tokens, even ones it could not read.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -33,7 +32,10 @@ _MAX_AGE: Header = (b"access-control-max-age", b"600")
 _VARY_PREFLIGHT: Header = (b"vary", b"Access-Control-Request-Headers")
 _REQUEST_HEADERS = (b"Authorization", b"Content-Type", b"X-Request-ID")
 _HEADER_BITS = {name.lower(): 1 << i for i, name in enumerate(_REQUEST_HEADERS)}
-_HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+_LABEL_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789-"
+# What a browser may put in Host (after IDNA): names (underscores occur, e.g. compose service
+# names), IPv4, bracketed IPv6, and a port. Nothing else can be this server's own origin.
+_AUTHORITY_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._:[]"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -159,8 +161,12 @@ def _preflight_headers(origin: str) -> tuple[Header, ...]:
 
 
 def _is_own_origin(origin: bytes, scheme: str, host: bytes | None) -> bool:
-    """Whether ``origin`` is ``{scheme}://{host}``, default ports ignored on both sides."""
-    if not host:
+    """Whether ``origin`` is ``{scheme}://{host}``, default ports ignored on both sides.
+
+    A ``Host`` that is not a plain authority (userinfo, a list, white space, non-ASCII) is
+    nobody's origin: no browser sends one, so it matches nothing.
+    """
+    if not host or len(host) > 300 or host.translate(None, _AUTHORITY_CHARS):
         return False
     prefix = b"https://" if scheme == "https" else b"http://"
     if not origin.startswith(prefix):
@@ -203,10 +209,24 @@ def _normalize(entry: object) -> str:
             host = f"[{ipaddress.IPv6Address(host).compressed}]"
         except ValueError:
             raise ConfigurationError(f"{hint}: the IPv6 address is not valid.") from None
-    elif not _HOSTNAME.fullmatch(host):
+    elif not _is_hostname(host):
         raise ConfigurationError(
             f"{hint}: the host must be ASCII (punycode for international names), without wildcards."
         )
     if port is None or port == _DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
+
+
+def _is_hostname(host: str) -> bool:
+    """Dot-separated LDH labels (letters, digits, inner hyphens), lowercase ASCII."""
+    if not host.isascii():
+        return False
+    labels = host.encode("ascii").split(b".")
+    return all(
+        0 < len(label) <= 63
+        and not label.translate(None, _LABEL_CHARS)
+        and not label.startswith(b"-")
+        and not label.endswith(b"-")
+        for label in labels
+    )

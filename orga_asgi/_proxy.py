@@ -4,54 +4,40 @@ Forwarding headers are read only when the direct peer is a trusted proxy. The ch
 right to left (each proxy appends the address it saw) and the walk stops at the first hop
 that is not trusted: that hop is the client. Anything to its left was written by the client
 and is never believed. The scheme is the one stated by the proxy that saw the client.
+Headers are parsed in :mod:`orga_asgi._forwarded` (by hand, linear, never raising).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable
 from typing import TypeAlias
 
 from ._errors import ConfigurationError
+from ._forwarded import Address, Hop, forwarded_hops, parse_ip, parse_node
 from ._types import Scope
 
-__all__ = ["ProxyResolver", "is_loopback"]
+__all__ = ["ProxyResolver", "is_loopback", "is_loopback_host"]
 
-_Address: TypeAlias = "ipaddress.IPv4Address | ipaddress.IPv6Address"
 _Network: TypeAlias = "ipaddress.IPv4Network | ipaddress.IPv6Network"
-_Hop: TypeAlias = "tuple[str | None, str | None] | None"  # (for, proto); None: unparseable
 
-# One RFC 7239 pair: token "=" (token / quoted-string).
-_PAIR = re.compile(
-    r"[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*=[ \t]*(\"(?:[^\"\\]|\\.)*\"|[^;,\"\s]*)[ \t]*"
+# Headers a reverse proxy adds: their presence means the peer is relaying someone else.
+_FORWARDING = frozenset(
+    {
+        b"forwarded",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"x-forwarded-server",
+        b"x-real-ip",
+        b"via",
+    }
 )
-_ESCAPE = re.compile(r"\\(.)")
-_FORWARDING = frozenset({b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-real-ip"})
-
-
-def _parse_ip(text: str) -> _Address | None:
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; compare them as IPv4.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _parse_node(node: str) -> _Address | None:
-    """An address from ``1.2.3.4``, ``1.2.3.4:80``, ``[2001:db8::1]:4711`` or ``2001:db8::1``."""
-    node = node.strip()
-    if node.startswith("["):
-        end = node.find("]")
-        if end < 0 or (end + 1 < len(node) and node[end + 1] != ":"):
-            return None
-        return _parse_ip(node[1:end])
-    if node.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has several colons
-        node = node.partition(":")[0]
-    return _parse_ip(node)
+_HEX_COLON = b"0123456789abcdefABCDEF:"
+_DIGITS_DOTS = b"0123456789."
+_IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
+_LOCALHOST = (b"localhost", b"localhost.")
 
 
 def is_loopback(host: str | None) -> bool:
@@ -63,56 +49,59 @@ def is_loopback(host: str | None) -> bool:
     """
     if not host:
         return False
-    address = _parse_ip(host)
+    address = parse_ip(host)
     return address is not None and address.is_loopback
+
+
+def is_loopback_host(host: bytes | None) -> bool:
+    """Whether a ``Host`` header names this machine: ``localhost``, ``127.x.x.x`` or ``[::1]``.
+
+    Against DNS rebinding: a page on ``evil.example`` whose name the attacker re-points at
+    127.0.0.1 reaches a loopback server from the victim's browser, same-origin as far as the
+    browser knows, but its requests still say ``Host: evil.example``. Only these spellings
+    pass, each with an optional ``:port`` (1-65535): ``localhost`` and ``localhost.`` (any
+    case), a dotted-quad IPv4 literal in 127.0.0.0/8, and ``[::1]`` (any IPv6 spelling of it,
+    without a zone). Everything else is ``False``: other names, ``*.localhost``, userinfo,
+    white space, non-ASCII, shorthand IPv4 such as ``127.1``, an empty port, ``None``.
+    """
+    if not host or len(host) > 64:
+        return False
+    if host.startswith(b"["):
+        end = host.find(b"]")
+        inner, rest = host[1:end], host[end + 1 :]
+        if end < 0 or not inner or inner.translate(None, _HEX_COLON):
+            return False
+        try:
+            found = ipaddress.IPv6Address(inner.decode("ascii")) == _IPV6_LOOPBACK
+        except ValueError:
+            return False
+    else:
+        name, colon, port = host.partition(b":")
+        rest = colon + port
+        if name.lower() in _LOCALHOST:
+            found = True
+        elif name.startswith(b"127.") and not name.translate(None, _DIGITS_DOTS):
+            try:
+                found = ipaddress.IPv4Address(name.decode("ascii")).is_loopback
+            except ValueError:
+                return False
+        else:
+            return False
+    return found and _is_port_suffix(rest)
+
+
+def _is_port_suffix(rest: bytes) -> bool:
+    if not rest:
+        return True
+    digits = rest[1:]
+    return (
+        rest[:1] == b":" and 0 < len(digits) <= 5 and digits.isdigit() and 0 < int(digits) < 65536
+    )
 
 
 def _scheme(proto: str) -> str:
     # Anything but http/https from a trusted hop is a misconfiguration: fail closed.
     return "https" if proto.strip().lower() == "https" else "http"
-
-
-def _forwarded_hops(line: str) -> list[_Hop]:
-    """The elements of one ``Forwarded`` header line, left to right."""
-    hops: list[_Hop] = []
-    pos, end = 0, len(line)
-    while True:
-        node: str | None = None
-        proto: str | None = None
-        valid = True
-        seen: set[str] = set()
-        while True:
-            match = _PAIR.match(line, pos)
-            if match is None:
-                valid = False
-                break
-            key, value = match.group(1).lower(), match.group(2)
-            if value.startswith('"'):
-                value = _ESCAPE.sub(r"\1", value[1:-1])
-            if key in seen:  # RFC 7239 allows each parameter once per element
-                valid = False
-            seen.add(key)
-            if key == "for":
-                node = value
-            elif key == "proto":
-                proto = value
-            pos = match.end()
-            if pos < end and line[pos] == ";":
-                pos += 1
-                continue
-            break
-        if not valid or (pos < end and line[pos] != ","):
-            hops.append(None)
-            # A bad element stops any walk that reaches it, so resyncing at the next comma
-            # (even one inside a quoted string) cannot make a forged hop believed.
-            pos = line.find(",", pos)
-            if pos < 0:
-                return hops
-        else:
-            hops.append((node, proto))
-        if pos >= end:
-            return hops
-        pos += 1
 
 
 class ProxyResolver:
@@ -133,7 +122,7 @@ class ProxyResolver:
         entries = (
             trusted_proxies.split(",") if isinstance(trusted_proxies, str) else trusted_proxies
         )
-        addresses: set[_Address] = set()
+        addresses: set[Address] = set()
         networks: list[_Network] = []
         for entry in entries:
             network = _parse_network(entry)
@@ -157,32 +146,35 @@ class ProxyResolver:
             return False
         if host in self._strings:
             return True
-        address = _parse_ip(host)
+        address = parse_ip(host)
         return address is not None and self._trusts(address)
 
-    def _trusts(self, address: _Address) -> bool:
+    def _trusts(self, address: Address) -> bool:
         return address in self._addresses or any(address in net for net in self._networks)
 
     def resolve(self, scope: Scope) -> tuple[str, str | None]:
         """Return the effective ``(scheme, client host)`` of an HTTP request.
 
         When the direct peer is trusted, ``Forwarded`` (RFC 7239) and ``X-Forwarded-For`` /
-        ``X-Forwarded-Proto`` are walked right to left. When a request carries both kinds and
-        they disagree, a client forged one of them: the client is the peer itself and the
-        scheme is https only if every stated proto says so. An unknown or obfuscated hop
-        (``for=unknown``, ``for=_hidden``) ends the walk at the proxy that reported it.
+        ``X-Forwarded-Proto`` are walked right to left. When a request carries both kinds,
+        the client is believed only if ``Forwarded`` and ``X-Forwarded-For`` name the same
+        one: otherwise a client forged one of them (or the proxy sets only
+        ``X-Forwarded-Proto`` and passed the client's ``Forwarded`` through), and the client
+        is the peer itself; the scheme is https only if every stated proto says so. An
+        unknown or obfuscated hop (``for=unknown``, ``for=_hidden``) ends the walk at the
+        proxy that reported it.
         """
         client = scope.get("client")
         peer: str | None = client[0] if client else None
         scheme: str = scope.get("scheme", "http")
         if peer is None or not (self._addresses or self._networks) or not self.trusts(peer):
             return scheme, peer
-        forwarded: list[_Hop] = []
+        forwarded: list[Hop] = []
         xff: list[str] = []
         xfp: list[str] = []
         for name, value in scope.get("headers", ()):
             if name == b"forwarded":
-                forwarded.extend(_forwarded_hops(value.decode("latin-1")))
+                forwarded.extend(forwarded_hops(value.decode("latin-1")))
             elif name == b"x-forwarded-for":
                 xff.extend(value.decode("latin-1").split(","))
             elif name == b"x-forwarded-proto":
@@ -194,11 +186,10 @@ class ProxyResolver:
             results.append(self._walk_x_forwarded(xff, xfp, peer))
         if not results:
             return scheme, peer
-        clients = {found for found, _ in results}
         stated = [proto for _, proto in results if proto is not None]
         if stated:
             scheme = "https" if all(proto == "https" for proto in stated) else "http"
-        if len(results) == 2 and xff and len(clients) > 1:
+        if len(results) == 2 and (not xff or results[0][0] != results[1][0]):
             return scheme, peer
         return scheme, results[0][0]
 
@@ -207,7 +198,7 @@ class ProxyResolver:
     ) -> tuple[str, str | None]:
         if len(xfp) > 1:  # one proto per hop, aligned from the right
             offset = len(xff) - len(xfp)
-            hops: list[_Hop] = [
+            hops: list[Hop] = [
                 (node, xfp[i - offset] if 0 <= i - offset < len(xfp) else None)
                 for i, node in enumerate(xff)
             ]
@@ -217,7 +208,7 @@ class ProxyResolver:
         found, proto = self._walk([(node, None) for node in xff], peer)
         return found, (_scheme(xfp[0]) if xfp else proto)
 
-    def _walk(self, hops: list[_Hop], peer: str) -> tuple[str, str | None]:
+    def _walk(self, hops: list[Hop], peer: str) -> tuple[str, str | None]:
         client, proto = peer, None
         for hop in reversed(hops):
             # `client` is trusted here: it is the proxy that wrote this hop.
@@ -227,7 +218,7 @@ class ProxyResolver:
             # Only the proto of the hop we end on describes the client's own connection; one
             # stated further right describes a link between proxies.
             proto = _scheme(hop_proto) if hop_proto is not None else None
-            address = _parse_node(node) if node else None
+            address = parse_node(node) if node else None
             if address is None:
                 break
             client = str(address)
@@ -240,6 +231,7 @@ class ProxyResolver:
 
         The direct peer must be loopback and no forwarding header may be present: a local
         reverse proxy relaying a remote client adds one (and if it does not, nothing can tell).
+        The ``Host`` is not checked here: see :func:`is_loopback_host`.
         """
         client = scope.get("client")
         if not client or not is_loopback(client[0]):

@@ -1,21 +1,37 @@
-"""Raw ASGI JSON responses with the route's security headers.
+"""The route's JSON answers: security headers, bodies, and every header block prebuilt.
 
 The route answers a handful of small JSON bodies, so it writes ASGI messages directly
-instead of building framework response objects: the headers below are bytes built once.
+instead of building framework response objects. :class:`Responses` builds, once per
+endpoint, the header block of the 200 and of every row of the error table (over plain HTTP
+and over HTTPS, where HSTS joins), so a request only appends what is its own: the request
+id, CORS, RateLimit, ``Retry-After`` and the length.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._errors import ErrorInfo
-from ._types import Send
+from ._errors import ErrorInfo, Header, RateLimited, RequestError, describe, rows
+from ._request_id import new_request_id, request_id_var, resolve_request_id
 
-__all__ = ["SECURITY_HEADERS", "error_body", "send_json", "success_body"]
+if TYPE_CHECKING:
+    from starlette.responses import Response
 
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+__all__ = [
+    "SECURITY_HEADERS",
+    "Refusal",
+    "Responses",
+    "error_body",
+    "error_headers",
+    "error_response",
+    "limit_headers_of",
+    "success_body",
+]
+
+SECURITY_HEADERS: tuple[Header, ...] = (
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),
     (b"pragma", b"no-cache"),
@@ -49,10 +65,102 @@ def error_body(info: ErrorInfo, request_id: str) -> bytes:
     return head + request_id.encode("ascii") + tail
 
 
-async def send_json(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
-    """Send ``body`` with ``headers`` (which must already include the security headers)."""
-    headers.append((b"content-length", str(len(body)).encode("ascii")))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def error_headers(exc: BaseException) -> list[Header]:
+    """The headers ``exc`` adds to its row's: its own (RateLimit), then ``Retry-After``."""
+    if not isinstance(exc, RequestError):
+        return []
+    out = list(exc.headers)
+    if exc.retry_after is not None:
+        out.append((b"retry-after", b"%d" % exc.retry_after))
+    return out
+
+
+class Refusal(NamedTuple):
+    """One row of the error table, ready to send."""
+
+    status: int
+    code: str
+    blocks: tuple[tuple[Header, ...], tuple[Header, ...]]
+    """The header block over plain HTTP (``[0]``) and over HTTPS (``[1]``, with HSTS)."""
+    head: bytes
+    tail: bytes
+
+    def body(self, request_id: str) -> bytes:
+        """The JSON body with ``request_id`` (always ``[A-Za-z0-9._-]``) spliced in."""
+        return self.head + request_id.encode("ascii") + self.tail
+
+
+class Responses:
+    """The header blocks of one endpoint's answers, built at construction.
+
+    Args:
+        extra: ``extra_headers`` of the configuration.
+        vary: ``Vary: Origin`` when CORS is on.
+        hsts: the ``Strict-Transport-Security`` header, or ``None``.
+        challenge: the authorize hook's ``WWW-Authenticate`` value for every 401.
+    """
+
+    __slots__ = ("_rows", "ok")
+
+    def __init__(
+        self,
+        *,
+        extra: Sequence[Header],
+        vary: Header | None,
+        hsts: Header | None,
+        challenge: str | None,
+    ) -> None:
+        base = (*SECURITY_HEADERS, *extra, *((vary,) if vary else ()))
+        tls = (*base, hsts) if hsts else base
+        self.ok = (base, tls)
+        self._rows: dict[ErrorInfo, Refusal] = {}
+        for info in rows().values():
+            own = info.headers
+            if info.status == 401 and challenge:
+                own = (*own, (b"www-authenticate", challenge.encode("latin-1")))
+            head, tail = _error_template(info)
+            blocks = ((*base, *own), (*tls, *own))
+            self._rows[info] = Refusal(info.status, info.code, blocks, head, tail)
+
+    def refusal(self, exc: BaseException) -> Refusal:
+        """The row answering ``exc`` (anything unmapped: ``internal_error``)."""
+        return self._rows[describe(exc)]
+
+
+def limit_headers_of(exc: BaseException) -> Sequence[Header] | None:
+    """The RateLimit headers a 429 carries (the refusing window's), else ``None``."""
+    if isinstance(exc, RateLimited) and exc.headers:
+        return exc.headers
+    return None
+
+
+def error_response(exc: BaseException, *, request_id: str | None = None) -> Response:
+    """The route's answer to ``exc`` as a Starlette ``Response``, for your own routes.
+
+    Use it where you call :meth:`~orga_asgi.OrgaClientSecrets.issue` yourself, e.g. as a
+    Starlette/FastAPI exception handler for :class:`~orga_asgi.OrgaError`. The status, JSON
+    body (``{"error", "message", "requestId"}``) and headers (``Cache-Control: no-store``,
+    ``X-Request-ID``, ``Retry-After``, RateLimit, ``Allow``) are the route's own; anything
+    that is not a :class:`~orga_asgi.RequestError` is a 500 ``internal_error``.
+
+    Args:
+        exc: the error raised.
+        request_id: the id to report; default: the current request's, else a fresh one.
+    """
+    from starlette.responses import Response
+
+    if request_id is not None:  # checked like an incoming one: it is spliced into the body
+        rid = resolve_request_id(request_id.encode("utf-8", "replace"))
+    else:
+        rid = request_id_var.get() or new_request_id()
+    info = describe(exc)
+    body = error_body(info, rid)
+    response = Response(body, status_code=info.status)
+    response.raw_headers = [
+        *SECURITY_HEADERS,
+        (b"x-request-id", rid.encode("ascii")),
+        *info.headers,
+        *error_headers(exc),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    return response

@@ -1,41 +1,7 @@
-"""A per-process cap on concurrent upstream exchanges, with a bounded wait."""
+"""Moved to :mod:`orga_asgi._upstream.slots`; this shim goes once nothing imports it."""
 
 from __future__ import annotations
 
-import anyio
-
-from ._errors import Busy
+from ._upstream.slots import UpstreamSlots
 
 __all__ = ["UpstreamSlots"]
-
-
-class UpstreamSlots:
-    """``async with slots:`` holds one of ``limit`` slots, or raises :class:`Busy`.
-
-    A request that finds every slot taken waits at most ``queue_timeout`` seconds: a
-    bounded queue keeps a burst from piling up requests that would time out anyway.
-    """
-
-    def __init__(self, limit: int | None, queue_timeout: float) -> None:
-        self._limit = limit
-        self._queue_timeout = queue_timeout
-        # Created on first use, inside the running event loop (asyncio or trio).
-        self._semaphore: anyio.Semaphore | None = None
-
-    async def __aenter__(self) -> None:
-        if self._limit is None:
-            return
-        semaphore = self._semaphore
-        if semaphore is None:
-            semaphore = self._semaphore = anyio.Semaphore(self._limit)
-        try:
-            semaphore.acquire_nowait()
-        except anyio.WouldBlock:
-            with anyio.move_on_after(self._queue_timeout):
-                await semaphore.acquire()
-                return
-            raise Busy("no upstream slot within the queue timeout") from None
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._semaphore is not None and self._limit is not None:
-            self._semaphore.release()

@@ -3,7 +3,12 @@
 Each hook takes a Starlette ``Request`` and returns a :class:`Principal` or ``None``
 (401). A hook, or the ``verify`` function given to it, may raise :class:`Forbidden` for a
 known caller who may not have credentials (403). Anything else a hook raises is a server
-fault: 500 ``internal_error``, logged with its traceback (redacted).
+fault: 500 ``internal_error``, logged with its traceback (redacted, and with the caller's
+credential masked wherever the exception shows text).
+
+Every hook here is an :class:`AuthHook`: ``hook.www_authenticate`` is the challenge its
+401s carry, ``await hook.aclose()`` releases what it holds. Subclass :class:`AuthHook` for
+hooks of your own that need either.
 
 Example::
 
@@ -16,20 +21,34 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._errors import ConfigurationError, Forbidden
-from ._principal import AuthorizeHook, Principal, allow_anonymous, as_async_hook
-from .redaction import REDACTED
+from ._principal import (
+    ANONYMOUS,
+    AuthHook,
+    AuthorizeHook,
+    Principal,
+    allow_anonymous,
+    as_async_hook,
+)
+from ._redaction.exceptions import CredentialWithheld, scrub_exception
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
+    from ._jwt import JWTVerifier
+
 __all__ = [
+    "ANONYMOUS",
+    "AuthHook",
     "AuthorizeHook",
+    "CredentialWithheld",
     "Forbidden",
+    "JWTHook",
     "Principal",
     "Verify",
     "allow_anonymous",
@@ -50,59 +69,67 @@ _ID_KEYS = ("id", "sub", "username")
 
 
 def _as_async_verify(verify: Verify) -> Callable[[str], Awaitable[Principal | None]]:
-    # as_async_hook only cares about the calling convention, not the argument type.
-    return as_async_hook(verify)  # type: ignore[arg-type, return-value]
+    """Wrap ``verify`` once, at construction, so the hot path always awaits one call."""
+    if inspect.iscoroutinefunction(verify) or inspect.iscoroutinefunction(
+        getattr(verify, "__call__", None)  # noqa: B004 - async callable objects
+    ):
+        return cast("Callable[[str], Awaitable[Principal | None]]", verify)
+
+    async def call(value: str) -> Principal | None:
+        result = verify(value)  # sync verify functions run inline: they must not block
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    return call
 
 
 async def _checked(
     check: Callable[[str], Awaitable[Principal | None]], value: str
 ) -> Principal | None:
+    """Call ``check``; if it raises, scrub ``value`` from what it raised before re-raising.
+
+    ``verify`` functions are user code: ``raise LookupError(f"no session {token}")`` would
+    otherwise put the credential in the logged traceback, and the pattern-based log
+    redaction cannot know an opaque session id. This hook does, so it masks it exactly:
+    in args, attributes (``OSError.filename``), notes, exception groups (an anyio task group
+    inside ``verify``) and the cause/context chain. Cancellation and other exceptions that
+    are not errors pass through untouched.
+    """
     try:
         return await check(value)
     except Exception as exc:
-        _scrub(exc, value)
-        raise
+        clean = scrub_exception(exc, value)
+        if clean is exc:
+            raise
+        if isinstance(exc, Forbidden):  # keep the 403; its text is never sent anyway
+            clean = Forbidden()
+        failure = clean
+    except BaseException as exc:
+        if not _is_group(exc):
+            raise  # CancelledError, KeyboardInterrupt...: not ours to touch
+        clean = scrub_exception(exc, value)
+        if clean is exc:
+            raise
+        failure = clean
+    # Raised here, outside the except blocks, so the original is not its __context__.
+    raise failure
 
 
-def _scrub(exc: BaseException, secret: str) -> None:
-    """Mask ``secret`` in the messages of ``exc`` and the exceptions chained to it.
-
-    ``verify`` functions are user code: ``raise LookupError(f"no session {token}")`` would
-    otherwise put the credential in the logged traceback. The pattern-based log redaction
-    cannot know an opaque session id; this hook does, so it masks it exactly.
-    """
-    if len(secret) < 4:  # masking a tiny string everywhere would only garble the message
-        return
-    raw = secret.encode("latin-1", "replace")
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(seen) < 32:
-        seen.add(id(current))
-        current.args = tuple(
-            a.replace(secret, REDACTED)
-            if isinstance(a, str)
-            else a.replace(raw, REDACTED.encode())
-            if isinstance(a, bytes)
-            else a
-            for a in current.args
-        )
-        notes = getattr(current, "__notes__", None)
-        if isinstance(notes, list):
-            clean = [n.replace(secret, REDACTED) if isinstance(n, str) else n for n in notes]
-            setattr(current, "__notes__", clean)  # noqa: B010 - not on 3.10's BaseException
-        current = current.__cause__ or current.__context__
+def _is_group(exc: BaseException) -> bool:
+    # A BaseExceptionGroup (builtin on 3.11+, the exceptiongroup backport on 3.10) holding
+    # both errors and cancellations still carries the errors' text.
+    subs = getattr(exc, "exceptions", None)
+    return isinstance(subs, tuple) and all(isinstance(e, BaseException) for e in subs)
 
 
-def bearer(verify: Verify) -> AuthorizeHook:
-    """Read ``Authorization: Bearer <token>`` and pass the token to ``verify``.
+class _Bearer(AuthHook):
+    www_authenticate = "Bearer"
 
-    A missing or malformed header (another scheme, an empty token, a token outside the
-    RFC 6750 ``b64token`` syntax) is a 401 without calling ``verify``; the 401 carries
-    ``WWW-Authenticate: Bearer``.
-    """
-    check = _as_async_verify(verify)
+    def __init__(self, verify: Verify) -> None:
+        self._check = _as_async_verify(verify)
 
-    async def hook(request: Request) -> Principal | None:
+    async def __call__(self, request: Request) -> Principal | None:
         # The raw ASGI header, not request.headers: this runs on every request, and the
         # refusal path should cost next to nothing.
         raw = next((v for k, v in request.scope["headers"] if k == b"authorization"), b"")
@@ -110,46 +137,51 @@ def bearer(verify: Verify) -> AuthorizeHook:
         token = token.strip(" ")
         if scheme.lower() != "bearer" or not _B64TOKEN.fullmatch(token):
             return None
-        return await _checked(check, token)
-
-    hook.www_authenticate = "Bearer"  # type: ignore[attr-defined]
-    return hook
+        return await _checked(self._check, token)
 
 
-def cookie(name: str, verify: Verify) -> AuthorizeHook:
-    """Read the session cookie ``name`` and pass its value to ``verify``."""
-    check = _as_async_verify(verify)
+def bearer(verify: Verify) -> AuthHook:
+    """Read ``Authorization: Bearer <token>`` and pass the token to ``verify``.
 
-    async def hook(request: Request) -> Principal | None:
-        value = request.cookies.get(name)
+    A missing or malformed header (another scheme, an empty token, a token outside the
+    RFC 6750 ``b64token`` syntax) is a 401 without calling ``verify``; the 401 carries
+    ``WWW-Authenticate: Bearer``. Whatever ``verify`` raises is re-raised with the token
+    masked in it (a :class:`CredentialWithheld` stands in when that cannot be done in place).
+    """
+    return _Bearer(verify)
+
+
+class _Cookie(AuthHook):
+    def __init__(self, name: str, verify: Verify) -> None:
+        self._name = name
+        self._check = _as_async_verify(verify)
+
+    async def __call__(self, request: Request) -> Principal | None:
+        value = request.cookies.get(self._name)
         if not value:
             return None
-        return await _checked(check, value)
-
-    return hook
+        return await _checked(self._check, value)
 
 
-def scope_user(
-    principal_from: Callable[[Any], Principal | None] | None = None,
-) -> AuthorizeHook:
-    """Trust ``scope["user"]`` set by framework authentication.
+def cookie(name: str, verify: Verify) -> AuthHook:
+    """Read the session cookie ``name`` and pass its value to ``verify``.
 
-    Works with Starlette's ``AuthenticationMiddleware`` and any framework that puts a
-    user object in the scope (Litestar, Django's ASGI auth through a middleware, ...).
-    A missing user, or one whose ``is_authenticated`` is false, means 401.
-
-    Args:
-        principal_from: turn the user object into a Principal; by default the id is the
-            user's ``identity``, ``id``, ``pk`` or ``username`` (first found), or the
-            string itself when the user is a string.
+    A missing or empty cookie is a 401 without calling ``verify``. Whatever ``verify``
+    raises is re-raised with the cookie value masked in it, as for :func:`bearer`.
     """
+    return _Cookie(name, verify)
 
-    def hook(request: Request) -> Principal | None:
+
+class _ScopeUser(AuthHook):
+    def __init__(self, principal_from: Callable[[Any], Principal | None] | None) -> None:
+        self._principal_from = principal_from
+
+    async def __call__(self, request: Request) -> Principal | None:
         user = request.scope.get("user")
         if user is None or not _attribute(user, "is_authenticated", True):
             return None
-        if principal_from is not None:
-            return principal_from(user)
+        if self._principal_from is not None:
+            return self._principal_from(user)
         if isinstance(user, str):
             return Principal(id=user) if user else None
         if isinstance(user, dict):
@@ -159,7 +191,22 @@ def scope_user(
         found = next((v for v in values if v is not None and v != ""), None)
         return Principal(id=str(found)) if found is not None else None
 
-    return hook
+
+def scope_user(
+    principal_from: Callable[[Any], Principal | None] | None = None,
+) -> AuthHook:
+    """Trust ``scope["user"]`` set by framework authentication.
+
+    Works with Starlette's ``AuthenticationMiddleware`` and any framework that puts a
+    user object in the scope (Litestar, Django's ASGI auth through a middleware, ...).
+    A missing user, or one whose ``is_authenticated`` is false, means 401.
+
+    Args:
+        principal_from: turn the user object into a Principal; by default the id is the
+            user's ``identity``, ``id``, ``pk`` or ``username`` (first found, as a string),
+            or the string itself when the user is a string.
+    """
+    return _ScopeUser(principal_from)
 
 
 def _attribute(user: Any, name: str, default: Any) -> Any:
@@ -172,36 +219,64 @@ def _attribute(user: Any, name: str, default: Any) -> Any:
         return False if name == "is_authenticated" else None
 
 
-def any_of(*hooks: AuthorizeHook) -> AuthorizeHook:
-    """Try ``hooks`` in order; the first that returns a principal wins.
+class _AnyOf(AuthHook):
+    def __init__(self, hooks: Sequence[AuthorizeHook]) -> None:
+        self._hooks = tuple(hooks)
+        self._checks = [as_async_hook(h) for h in hooks]
+        challenges = (getattr(h, "www_authenticate", None) for h in hooks)
+        self.www_authenticate = next((c for c in challenges if c), None)
 
-    A hook raising :class:`Forbidden` stops the search (403). The 401 carries
-    ``WWW-Authenticate`` when one of the hooks asks for it.
-    """
-    if not hooks:
-        raise ConfigurationError("any_of() needs at least one hook")
-    checks = [as_async_hook(h) for h in hooks]
-
-    async def hook(request: Request) -> Principal | None:
-        for check in checks:
+    async def __call__(self, request: Request) -> Principal | None:
+        for check in self._checks:
             principal = await check(request)
             if principal is not None:
                 return principal
         return None
 
-    challenges = [getattr(h, "www_authenticate", None) for h in hooks]
-    challenge = next((c for c in challenges if c), None)
-    if challenge:
-        hook.www_authenticate = challenge  # type: ignore[attr-defined]
-    closers = [c for c in (getattr(h, "aclose", None) for h in hooks) if c is not None]
-    if closers:
-
-        async def aclose() -> None:
-            for close in closers:
+    async def aclose(self) -> None:
+        # Every member is closed even when one fails; the first failure is raised after.
+        failure: BaseException | None = None
+        for hook in self._hooks:
+            close = getattr(hook, "aclose", None)  # plain callables may carry one too
+            if close is None:
+                continue
+            try:
                 await close()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
-        hook.aclose = aclose  # type: ignore[attr-defined]
-    return hook
+
+def any_of(*hooks: AuthorizeHook) -> AuthHook:
+    """Try ``hooks`` in order; the first that returns a principal wins.
+
+    A hook raising :class:`Forbidden` stops the search (403). The 401 carries the
+    ``WWW-Authenticate`` challenge of the first hook that has one; :meth:`AuthHook.aclose`
+    closes every hook.
+    """
+    if not hooks:
+        raise ConfigurationError("any_of() needs at least one hook")
+    return _AnyOf(hooks)
+
+
+class JWTHook(_Bearer):
+    """The hook :func:`jwt` returns: a bearer hook whose ``verify`` is a JWT verifier.
+
+    Attributes:
+        verifier: the :class:`~orga_asgi._jwt.JWTVerifier` checking the tokens.
+    """
+
+    def __init__(self, verifier: JWTVerifier) -> None:
+        super().__init__(verifier.verify)
+        self.verifier = verifier
+
+    async def aclose(self) -> None:
+        """Close the HTTP client the verifier created (a supplied one is left open)."""
+        await self.verifier.aclose()
+
+    def __repr__(self) -> str:
+        return f"<JWTHook {self.verifier!r}>"
 
 
 def jwt(
@@ -211,7 +286,7 @@ def jwt(
     issuer: str | None = None,
     algorithms: str | Sequence[str] = ("RS256", "ES256"),
     **options: Any,
-) -> AuthorizeHook:
+) -> JWTHook:
     """Verify a bearer JWT against a JWKS; the principal id is the ``sub`` claim.
 
     Needs the ``jwt`` extra (``pip install 'orga-asgi[jwt]'``). Keys are fetched on
@@ -221,10 +296,9 @@ def jwt(
     WARNING is logged). See :class:`orga_asgi._jwt.JWTVerifier` for ``options``
     (``leeway``, ``cache_ttl``, ``min_refresh_interval``, ``timeout``, ``http_client``).
 
-    The returned hook has two extra attributes: ``verifier`` (the
-    :class:`~orga_asgi._jwt.JWTVerifier`) and ``aclose``, a coroutine function that closes
-    the HTTP client the verifier created; call it at shutdown (:func:`any_of` passes it
-    on). A supplied ``http_client`` is left open.
+    The returned :class:`JWTHook` has the verifier as ``verifier``; its ``aclose()``
+    closes the HTTP client the verifier created (the endpoint calls it when it closes, and
+    :func:`any_of` passes it on). A supplied ``http_client`` is left open.
 
     Raises:
         ConfigurationError: ``jwks_url`` is not https (http only on loopback), or an
@@ -248,7 +322,4 @@ def jwt(
         raise ConfigurationError(
             f"{exc}; see orga_asgi._jwt.JWTVerifier for the options of auth.jwt"
         ) from None
-    hook = bearer(verifier.verify)
-    hook.verifier = verifier  # type: ignore[attr-defined]
-    hook.aclose = verifier.aclose  # type: ignore[attr-defined]
-    return hook
+    return JWTHook(verifier)

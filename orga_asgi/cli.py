@@ -1,27 +1,39 @@
 """``orga-asgi dev`` (a sandbox endpoint, no account) and ``orga-asgi serve`` (a sidecar).
 
-Both run uvicorn (the ``server`` extra).
+Both run uvicorn (the ``server`` extra) with its own proxy-header handling off: whether a
+``Forwarded`` / ``X-Forwarded-*`` header is believed is decided by ``--trusted-proxy``
+alone, never by the server's defaults (uvicorn trusts 127.0.0.1 out of the box).
+
+Each subcommand is one ``sub.add_parser(...)`` in :func:`_parser` with
+``set_defaults(run=function)``; :func:`main` calls ``args.run(args)`` for its exit status.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import __version__
+from ._cli import server
 from ._errors import ConfigurationError
 from ._middleware import DEFAULT_PATH
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from ._principal import AuthorizeHook, Principal
+    from ._principal import Principal
 
 __all__ = ["build_dev_app", "build_serve_app", "main"]
 
+_DESCRIPTION = (
+    "Serve the Orga client-secrets endpoint. dev: a sandbox against an in-process fake "
+    "Orga, no account needed. serve: the endpoint alone as a sidecar against Orga, for "
+    "backends in any language."
+)
 _BANNER = """\
 orga-asgi dev: SANDBOX. Tokens come from an in-process FakeOrga, not from Orga;
 no account or API key is needed, and anonymous callers are let in from loopback only.
@@ -31,10 +43,17 @@ Try:  curl -s http://{host}:{port}{path}
 
 def _loopback_anonymous(request: Request) -> Principal | None:
     from ._principal import Principal
-    from ._proxy import is_loopback
+    from ._proxy import is_loopback, is_loopback_host
 
+    # The peer and the Host both: a rebound DNS name reaches loopback with its own Host.
     client = request.scope.get("client")
-    return Principal(id="sandbox") if client and is_loopback(client[0]) else None
+    host = request.headers.get("host")
+    local = (
+        client is not None
+        and is_loopback(client[0])
+        and is_loopback_host(host.encode("latin-1") if host is not None else None)
+    )
+    return Principal(id="sandbox") if local else None
 
 
 def build_dev_app(path: str = DEFAULT_PATH) -> Any:
@@ -69,69 +88,134 @@ def build_dev_app(path: str = DEFAULT_PATH) -> Any:
     return OrgaMiddleware(app, endpoint=endpoint, path=path)
 
 
-def _load_hook(spec: str) -> AuthorizeHook:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigurationError(f"--authorize takes module:function, not {spec!r}.")
-    try:
-        hook = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"--authorize {spec!r} could not be loaded: {exc}") from None
-    return hook  # type: ignore[no-any-return]
-
-
 def build_serve_app(args: argparse.Namespace) -> Any:
     """The sidecar: only the endpoint, against the real upstream (``ORGA_API_KEY``)."""
-    from starlette.applications import Starlette
+    from ._cli.sidecar import build_serve_app as build
 
-    from ._endpoint import OrgaClientSecrets
-    from ._middleware import OrgaMiddleware
+    return build(args)
 
-    endpoint = OrgaClientSecrets(
-        authorize=_load_hook(args.authorize),
-        trusted_proxies=args.trusted_proxy,
-        allowed_origins=args.allowed_origin or None,
-        storage_uri=args.storage_uri,
+
+def _fail(exc: ConfigurationError) -> int:
+    from ._cli.flags import cli_message
+
+    print(f"orga-asgi: {cli_message(exc)}", file=sys.stderr)
+    return 2
+
+
+def _run_dev(args: argparse.Namespace) -> int:
+    try:
+        app = build_dev_app(args.path)
+    except ConfigurationError as exc:
+        return _fail(exc)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104
+    print(_BANNER.format(host=shown, port=args.port, path=args.path), flush=True)
+    return server.run(app, args)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from ._cli.sidecar import WORKER_ENV, worker_state
+
+    try:
+        app = build_serve_app(args)  # in every case: a bad setting fails here, once
+    except ConfigurationError as exc:
+        return _fail(exc)
+    proxies = ", ".join(app.endpoint.config.trusted_proxies) or "none (forwarding headers ignored)"
+    print(
+        f"orga-asgi serve: {args.path} on http://{args.host}:{args.port}, trusted proxies: "
+        f"{proxies}",
+        file=sys.stderr,
+        flush=True,
     )
-    # An empty Starlette app answers 404 elsewhere and runs the lifespan that closes us.
-    return OrgaMiddleware(Starlette(), endpoint=endpoint, path=args.path)
+    if args.workers == 1:
+        return server.run(app, args)
+    # Worker processes import the app by name; they rebuild it from the same settings.
+    os.environ[WORKER_ENV] = worker_state(args)
+    app_name = "orga_asgi._cli.sidecar:worker_app"
+    return server.run(app_name, args, factory=True, workers=args.workers)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--path", default=DEFAULT_PATH, help="route of the endpoint (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=server.LOG_LEVELS,
+        help="server and package log level; info shows one audit line per request "
+        "(default: %(default)s)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orga-asgi", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    dev = sub.add_parser("dev", help="serve a sandbox endpoint against an in-process FakeOrga")
-    serve = sub.add_parser("serve", help="serve the endpoint as a sidecar against Orga")
-    for p in (dev, serve):
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=8000)
-        p.add_argument("--path", default=DEFAULT_PATH)
-    serve.add_argument("--authorize", required=True, metavar="MODULE:FUNCTION")
-    serve.add_argument("--trusted-proxy", action="append", default=[], metavar="IP_OR_CIDR")
-    serve.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN")
-    serve.add_argument("--storage-uri", default="memory://", metavar="URI")
+    from ._cli.flags import add_setting_flags
+
+    parser = argparse.ArgumentParser(prog="orga-asgi", description=_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"orga-asgi {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser(
+        "dev",
+        help="serve a sandbox endpoint against an in-process fake Orga",
+        description="A sandbox endpoint for local development: fake tokens, no account, "
+        "anonymous callers from this machine only (plain HTTP allowed from loopback).",
+    )
+    _server_options(dev)
+    dev.set_defaults(run=_run_dev)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve the endpoint as a sidecar against Orga",
+        description="The endpoint alone, against Orga, for a backend in any language. "
+        "Behind your TLS proxy: list it with --trusted-proxy.",
+    )
+    _server_options(serve)
+    serve.add_argument(
+        "--authorize",
+        required=True,
+        metavar="MODULE:HOOK | jwt",
+        help="who is asking: a hook in a module of yours (the current directory is "
+        "importable), or jwt with --jwks-url, --audience and --issuer (required)",
+    )
+    serve.add_argument("--jwks-url", help="with --authorize jwt: the JWKS URL (default: none)")
+    serve.add_argument("--audience", help="with --authorize jwt: the aud claim (default: none)")
+    serve.add_argument("--issuer", help="with --authorize jwt: the iss claim (default: none)")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes; above 1 only with a shared --storage-uri (redis:// or "
+        "valkey://), so that all of them enforce one limit (default: %(default)s)",
+    )
+    add_setting_flags(serve)
+    serve.set_defaults(run=_run_serve)
+    from ._doctor import add_doctor_parser  # a client (httpx only): no server extra needed
+
+    add_doctor_parser(sub)  # sets run=run_doctor
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``orga-asgi`` command."""
+    """Entry point of the ``orga-asgi`` command; returns its exit status."""
     args = _parser().parse_args(argv)
-    try:
-        import uvicorn
-    except ImportError:
-        print("orga-asgi needs uvicorn: pip install 'orga-asgi[server]'", file=sys.stderr)
-        return 2
-    try:
-        if args.command == "dev":
-            app = build_dev_app(args.path)
-            print(_BANNER.format(host=args.host, port=args.port, path=args.path), flush=True)
-        else:
-            app = build_serve_app(args)
-    except ConfigurationError as exc:
-        print(f"orga-asgi: {exc}", file=sys.stderr)
-        return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", server_header=False)
-    return 0
+    status: int = args.run(args)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,29 @@ CLIENT_SECRETS = {"ephemeralToken": TOKEN, "ttl": 120}
 ICE_CONFIG = {"iceServers": ICE_SERVERS}
 BODY = {"ephemeralToken": TOKEN, "iceServers": ICE_SERVERS}
 
+# The third call (POST /v1/realtime/calls), for the sealed relay row: what the browser SDK
+# sends (an SDP offer and every session parameter) and what Orga answers.
+CALLS_ANSWER = {
+    "conversation_id": "conv_bench_0001",
+    "answer": {"sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", "type": "answer"},
+}
+CALLS_BODY = {
+    "offer": {
+        "sdp": "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" + "a=x\r\n" * 200,
+        "type": "offer",
+        "candidates": [],
+    },
+    "params": {
+        "voice": "Sofia",
+        "model": "orga-1-beta",
+        "temperature": 0.5,
+        "return_transcription": False,
+        "instructions": None,
+        "modalities": ["audio", "video"],
+        "history": True,
+    },
+}
+
 # run.py sets ORGA_BASE_URL to its private nginx; the default only matters when an app is
 # started by hand.
 UPSTREAM = os.environ.get("ORGA_BASE_URL", "http://127.0.0.1:18080")

@@ -8,7 +8,6 @@ Without either the test is skipped, unless CI=true, where that is a failure.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import unavailable, uvicorn_server
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from orga_asgi import DEFAULT_PATH
+from tests._support import require, require_module, uvicorn_server
 
 pytestmark = pytest.mark.browser
 
@@ -43,13 +42,9 @@ PAGE_DONE = "document.getElementById('status').textContent !== 'loading'"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright for Python is not installed")
-    if not os.access(CHROMIUM, os.X_OK):
-        unavailable(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    with sync_playwright() as playwright:
+    sync_api = require_module("playwright.sync_api", "pip install playwright (nox -s browser)")
+    require(CHROMIUM, "Debian: apt-get install chromium")
+    with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
         )

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import anyio
 import httpx
 import pytest
-from _support import caller, fake_client, make_endpoint
 
 from orga_asgi import ClientSecrets, Principal
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+from tests._support import caller, fake_client, make_endpoint
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def fake() -> FakeOrga:
-    return FakeOrga()
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -196,7 +192,15 @@ async def test_http_client_type_is_httpx(fake: FakeOrga) -> None:
     assert seen == ["/v1/realtime/client-secrets", "/v1/realtime/ice-config"]
 
 
-@pytest.mark.parametrize("returned", ["alice", Principal(id=""), {"id": "alice"}])
+def _empty_principal() -> Principal:
+    # Principal(id="") raises now; a hook could still hand back one built around the check.
+    principal = object.__new__(Principal)
+    object.__setattr__(principal, "id", "")
+    object.__setattr__(principal, "claims", {})
+    return principal
+
+
+@pytest.mark.parametrize("returned", ["alice", _empty_principal(), {"id": "alice"}])
 async def test_hook_returning_a_non_principal_is_a_logged_500(
     fake: FakeOrga, returned: object, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -279,3 +283,56 @@ def test_testing_module_does_not_import_pytest() -> None:
     code = "import sys, orga_asgi.testing; print('pytest' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_issue_shares_the_routes_admission(fake: FakeOrga) -> None:
+    # The in-flight cap counts route and issue() mints alike, and its refusal spends no window.
+    from orga_asgi import TooManyInFlight
+
+    endpoint = make_endpoint(
+        fake, authorize=lambda r: Principal(id="carol"), rate_limits=("2/minute",),
+        max_in_flight_per_principal=1,
+    )  # fmt: skip
+    fake.fail("client-secrets", delay=0.3)
+    async with caller(endpoint) as client:
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.get, "/")
+            await anyio.sleep(0.1)
+            with pytest.raises(TooManyInFlight):
+                await endpoint.issue(Principal(id="carol"))
+        await endpoint.issue(Principal(id="carol"))  # the window still had this unit
+    await endpoint.aclose()
+    assert len(fake.calls_to("client-secrets")) == 2
+
+
+async def test_reset_limits_forgets_every_window(fake: FakeOrga) -> None:
+    from orga_asgi import RateLimited
+
+    async with make_endpoint(fake, rate_limits=("1/minute",)) as endpoint:
+        alice = Principal(id="alice")
+        await endpoint.issue(alice)
+        with pytest.raises(RateLimited):
+            await endpoint.issue(alice)
+        endpoint.reset_limits()
+        await endpoint.issue(alice)
+
+
+async def test_every_stage_runs_for_get_without_any_body_read(fake: FakeOrga) -> None:
+    # A GET over HTTP/1.1 with no length has no body: the pipeline never waits on receive().
+    endpoint = make_endpoint(fake)
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        raise AssertionError("receive() was called for a request without a body")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": "GET", "path": "/", "scheme": "https", "root_path": "",
+        "query_string": b"", "client": ("203.0.113.7", 1), "server": ("testserver", 443),
+        "headers": [(b"host", b"testserver")], "http_version": "1.1",
+    }  # fmt: skip
+    await endpoint(scope, receive, send)
+    assert sent[0]["status"] == 200
+    await endpoint.aclose()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import orga_asgi
+import orga_asgi._errors
 from orga_asgi import RequestError
 
 ROWS = {
@@ -18,6 +21,8 @@ ROWS = {
     "TooManyInFlight": (429, "too_many_in_flight"),
     "RateLimiterUnavailable": (503, "rate_limiter_unavailable"),
     "Busy": (503, "busy"),
+    "ApiKeyUnavailable": (503, "api_key_unavailable"),
+    "InternalError": (500, "internal_error"),
     "UpstreamAuthFailed": (502, "upstream_auth_failed"),
     "UpstreamRateLimited": (503, "upstream_rate_limited"),
     "UpstreamTimeout": (504, "upstream_timeout"),
@@ -44,3 +49,67 @@ def test_every_public_request_error_has_a_row() -> None:
 
 def test_unmapped_errors_are_internal() -> None:
     assert (RequestError().status, RequestError().code) == (500, "internal_error")
+
+
+def test_the_docstring_draws_every_row() -> None:
+    # The tree in the module docstring is the table, read by people: it must not drift.
+    from orga_asgi import _errors
+
+    doc = _errors.__doc__ or ""
+    for name, (status, code) in ROWS.items():
+        line = next((ln for ln in doc.splitlines() if f" {name} " in ln), "")
+        assert f"{status} {code}" in line, name
+
+
+def test_rows_carry_their_fixed_headers() -> None:
+    from orga_asgi._errors import describe
+
+    assert describe(orga_asgi.MethodNotAllowed()).headers == ((b"allow", b"GET, POST"),)
+    assert describe(ValueError("a bug")) == describe(orga_asgi.InternalError())
+
+
+def test_an_error_carries_its_own_headers() -> None:
+    error = orga_asgi.RateLimited("x", retry_after=7, headers=[(b"ratelimit", b'"w";r=0;t=7')])
+    assert error.headers == [(b"ratelimit", b'"w";r=0;t=7')]
+    assert error.retry_after == 7
+    assert orga_asgi.Forbidden().headers == ()
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code", "extra"),
+    [
+        (orga_asgi.TooManyInFlight("cap", retry_after=1), 429, "too_many_in_flight",
+         {"retry-after": "1"}),
+        (orga_asgi.RateLimited("w", retry_after=30, headers=[(b"ratelimit", b'"a";r=0;t=30')]),
+         429, "rate_limited", {"retry-after": "30", "ratelimit": '"a";r=0;t=30'}),
+        (orga_asgi.MethodNotAllowed(), 405, "method_not_allowed", {"allow": "GET, POST"}),
+        (orga_asgi.UpstreamTimeout(), 504, "upstream_timeout", {}),
+        (KeyError("sk_orga_ai_secret"), 500, "internal_error", {}),
+    ],
+)  # fmt: skip
+def test_error_response_is_the_routes_answer(
+    error: BaseException, status: int, code: str, extra: dict[str, str]
+) -> None:
+    response = orga_asgi.error_response(error, request_id="handler-0001")
+    assert response.status_code == status
+    assert json.loads(response.body) == {
+        "error": code,
+        "message": orga_asgi._errors.describe(error).message,
+        "requestId": "handler-0001",
+    }
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-request-id"] == "handler-0001"
+    assert int(response.headers["content-length"]) == len(response.body)
+    for name, value in extra.items():
+        assert response.headers[name] == value
+    assert b"sk_orga_ai_secret" not in response.body
+
+
+def test_error_response_never_echoes_a_bad_request_id() -> None:
+    response = orga_asgi.error_response(orga_asgi.Busy(), request_id='x"}, {"evil": 1')
+    body = json.loads(response.body)
+    assert body["requestId"] == response.headers["x-request-id"]
+    assert "evil" not in response.body.decode()
+    fresh = orga_asgi.error_response(orga_asgi.Busy())
+    assert len(fresh.headers["x-request-id"]) == 32

@@ -13,7 +13,7 @@ TESTS = Path(__file__).parents[1]
 def leaky(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     # A subprocess: the inner test's log records must not reach this test's own guard.
     pytester.makeconftest((TESTS / "conftest.py").read_text())
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    monkeypatch.setenv("PYTHONPATH", str(TESTS.parent))  # for ``tests._support``
     return pytester
 
 
@@ -36,7 +36,7 @@ def test_a_token_in_an_error_body_fails_the_test(leaky: pytest.Pytester) -> None
         """
         import pytest
         from starlette.responses import JSONResponse
-        from _support import caller, fake_client
+        from tests._support import caller, fake_client
         from orga_asgi.testing import FakeOrga
 
         @pytest.mark.anyio

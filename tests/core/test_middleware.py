@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from _support import caller, make_endpoint, track_closes
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from orga_asgi import ConfigurationError, OrgaMiddleware
+from orga_asgi._middleware import answer_lifespan, match_path, normalize_path
 from orga_asgi.testing import FakeOrga
+from tests._support import caller, make_endpoint, track_closes
 
 pytestmark = pytest.mark.anyio
 
@@ -135,3 +136,62 @@ async def test_a_lifespan_failure_after_answering_is_not_hidden() -> None:
 
     with pytest.raises(RuntimeError, match="db down"):
         await run_lifespan(OrgaMiddleware(broken, endpoint=make_endpoint(FakeOrga())))
+
+
+@pytest.mark.parametrize(
+    ("path", "normal"),
+    [("/api/x", "/api/x"), ("/api/x/", "/api/x"), ("/a/b//", "/a/b")],
+)
+def test_normalize_path(path: str, normal: str) -> None:
+    assert normalize_path(path) == normal
+
+
+@pytest.mark.parametrize("path", ["", "relative", "/", "//", "/a?b", "/a#b", None, 3])
+def test_normalize_path_refuses(path: object) -> None:
+    with pytest.raises(ConfigurationError, match="absolute route path"):
+        normalize_path(path)
+
+
+def test_the_adapters_use_the_one_path_check() -> None:
+    # One check of a route path for the middleware, Litestar and Quart: no drifting copies.
+    import inspect
+
+    for module in ("orga_asgi_litestar._plugin", "orga_asgi_quart"):
+        try:
+            source = inspect.getsource(__import__(module, fromlist=["_"]))
+        except ImportError:  # pragma: no cover - the adapter is not installed here
+            continue
+        assert "normalize_path(" in source, module
+        assert 'path == "/"' not in source, module
+
+
+@pytest.mark.parametrize(
+    ("scope", "matched"),
+    [
+        ({"path": "/p"}, True),
+        ({"path": "/p/"}, True),
+        ({"path": "/v2/p", "root_path": "/v2"}, True),
+        ({"path": "/p", "root_path": "/v2"}, True),  # servers that strip root_path
+        ({"path": "/v2/q", "root_path": "/v2"}, False),
+        ({"path": "/pp"}, False),
+    ],
+)
+def test_match_path(scope: dict[str, str], matched: bool) -> None:
+    assert match_path(scope, frozenset({"/p", "/p/"})) is matched
+
+
+async def test_answer_lifespan_runs_shutdown_before_completing() -> None:
+    order: list[str] = []
+    messages = iter([{"type": "lifespan.shutdown"}])
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return next(messages)
+
+    async def send(message) -> None:  # type: ignore[no-untyped-def]
+        order.append(message["type"])
+
+    async def close() -> None:
+        order.append("closed")
+
+    await answer_lifespan(receive, send, pending="lifespan.startup", on_shutdown=close)
+    assert order == ["lifespan.startup.complete", "closed", "lifespan.shutdown.complete"]

@@ -9,6 +9,8 @@ import orga_asgi.testing
 
 EXPECTED = {
     "DEFAULT_PATH",
+    "ApiKeyUnavailable",
+    "AuditEvent",
     "AuthorizeHook",
     "Busy",
     "ClientSecrets",
@@ -17,6 +19,7 @@ EXPECTED = {
     "EndpointConfig",
     "Forbidden",
     "HTTPSRequired",
+    "InternalError",
     "MethodNotAllowed",
     "OrgaClientSecrets",
     "OrgaError",
@@ -37,7 +40,12 @@ EXPECTED = {
     "UpstreamUnavailable",
     "__version__",
     "allow_anonymous",
+    "error_response",
+    "keys",
+    "observe",
 }
+OBSERVE = {"AuditEvent", "AuditLog", "Observer", "TokenIssued", "logfmt", "parse_logfmt"}
+KEYS = {"API_KEY_PREFIX", "KeyProvider", "StaticKey", "validate_key"}
 
 
 def test_all_is_the_contract() -> None:
@@ -51,10 +59,25 @@ def test_public_names_are_not_private_modules() -> None:
     assert all(not n.startswith("_") for n in orga_asgi.auth.__all__)
 
 
+def test_the_seams_are_public_modules() -> None:
+    assert set(orga_asgi.observe.__all__) == OBSERVE
+    assert set(orga_asgi.keys.__all__) == KEYS
+    assert orga_asgi.AuditEvent is orga_asgi.observe.AuditEvent
+    for module in (orga_asgi.observe, orga_asgi.keys):
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+
+
+def test_one_version_source() -> None:
+    from importlib.metadata import version
+
+    assert version("orga-asgi") == orga_asgi.__version__
+
+
 def test_every_error_is_an_orga_error() -> None:
     for name in orga_asgi.__all__:
         obj = getattr(orga_asgi, name)
-        if isinstance(obj, type) and issubclass(obj, Exception):
+        if isinstance(obj, type) and issubclass(obj, BaseException):
             assert issubclass(obj, orga_asgi.OrgaError), name
 
 

@@ -20,7 +20,11 @@ def test_the_sandbox_testing_snippet_runs_as_a_users_test(
     pytester.makepyfile(test_users_app=snippet.group(1))
     # A fresh process with only the installed package: the plugin comes from its entry point.
     monkeypatch.delenv("PYTHONPATH", raising=False)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    # The snippet is an anyio test; pytest-asyncio, if installed, would warn about its own
+    # unset options (tests/plugin runs the fixtures under pytest-asyncio too).
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:asyncio", "-W", "error"
+    )
     outcomes = result.parseoutcomes()
     # anyio runs it once per installed backend (asyncio, and trio when present).
     assert outcomes.get("passed", 0) >= 1

@@ -5,17 +5,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from _support import caller, free_port, make_endpoint
 
 from orga_asgi import OrgaClientSecrets, allow_anonymous
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+from tests._support import caller, free_port, make_endpoint
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def fake() -> FakeOrga:
-    return FakeOrga()
 
 
 async def get(endpoint: OrgaClientSecrets):  # type: ignore[no-untyped-def]

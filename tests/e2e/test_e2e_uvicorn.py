@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from _support import uvicorn_server
 from starlette.applications import Starlette
 
 from orga_asgi import OrgaClientSecrets, OrgaMiddleware, Principal
 from orga_asgi.auth import bearer
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+from tests._support import uvicorn_server
 
 pytestmark = pytest.mark.servers
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _support import free_port, uvicorn_server
 
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+from tests._support import free_port, require_module, uvicorn_server
 
 pytestmark = pytest.mark.servers
 
@@ -47,7 +47,7 @@ def upstream() -> Iterator[tuple[FakeOrga, str]]:
 
 
 def start(server: str, http: str, base_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    pytest.importorskip(server)
+    require_module(server, f"pip install {server} (nox -s servers)")
     port = free_port()
     args = [a.format(port=port, http="1" if http == "1.1" else "2") for a in COMMANDS[server]]
     env = {**os.environ, "ORGA_API_KEY": FAKE_API_KEY, "ORGA_BASE_URL": base_url}

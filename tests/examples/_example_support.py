@@ -20,9 +20,9 @@ from typing import Any
 
 import anyio
 import httpx
-from _support import free_port, uvicorn_server
 
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+from tests._support import free_port, uvicorn_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from _example_support import assert_clean_shutdown, documented_command, serve_command
-from _support import uvicorn_server
 
 from orga_asgi import DEFAULT_PATH
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+from tests._support import uvicorn_server
+from tests.examples._example_support import assert_clean_shutdown, documented_command, serve_command
 
 pytestmark = pytest.mark.servers
 

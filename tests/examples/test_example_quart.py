@@ -14,10 +14,10 @@ from types import ModuleType
 
 import httpx
 import pytest
-from _support import free_port, uvicorn_server
 
 from orga_asgi import DEFAULT_PATH
 from orga_asgi.testing import FakeOrga
+from tests._support import free_port, uvicorn_server
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "quart_app.py"

@@ -6,7 +6,10 @@ from types import ModuleType
 
 import httpx
 import pytest
-from _example_support import (
+
+from orga_asgi import DEFAULT_PATH
+from orga_asgi.testing import FakeOrga
+from tests.examples._example_support import (
     assert_clean_shutdown,
     documented_command,
     lifespan,
@@ -15,9 +18,6 @@ from _example_support import (
     real_mode,
     serve_command,
 )
-
-from orga_asgi import DEFAULT_PATH
-from orga_asgi.testing import FakeOrga
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from orga_asgi._errors import (
     TooManyInFlight,
     describe,
 )
-from orga_asgi._limits import LimitHeaders, RateLimitExceeded, RateLimitGate
+from orga_asgi._ratelimit import LimitHeaders, RateLimitExceeded, RateLimitGate
 
 pytestmark = pytest.mark.anyio
 
@@ -354,7 +354,7 @@ def test_sliding_counter_keys_expire_too(clock: Clock) -> None:
 
 
 def test_moving_window_counts_right_while_expired_entries_wait_to_be_trimmed() -> None:
-    from orga_asgi._limits_memory import MovingWindow
+    from orga_asgi._ratelimit.memory import MovingWindow
 
     now = [0.0]
     window = MovingWindow(3, 10, clock=lambda: now[0])

@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from orga_asgi import OrgaClientSecrets, OrgaMiddleware, Principal
-from orga_asgi._limits import RateLimitExceeded, RateLimitGate
+from orga_asgi._ratelimit import RateLimitExceeded, RateLimitGate
 from orga_asgi.auth import bearer
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
 

@@ -1,135 +1,31 @@
 """A real Redis for the tests: the one ``REDIS_URL`` names, or a private ``redis-server``.
 
-The private server runs on a free loopback port, without persistence, in a temporary
-directory, for the whole session; tests can stop and restart it on the same port (so URLs stay
-valid) to exercise the storage-error policies. Without Redis the tests skip with the reason;
-with ``CI=true`` that skip is a failure, so CI cannot go green without having run them.
+The private server (``tests/_redis.py``) runs for the whole session; tests can stop and
+restart it on the same port (so URLs stay valid) to exercise the storage-error policies.
+Without Redis the tests skip with what to install; with ``CI=true`` that skip is a failure,
+so CI cannot go green without having run them.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import socket
-import subprocess
-import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from _support import free_port, unavailable
 
-
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is valid and free too."""
-    for _ in range(200):
-        port = free_port()
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as bus:
-            try:
-                bus.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair for a cluster node")
-
-
-def _ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-class RedisServer:
-    """The Redis under test; ``stop``/``start`` only for a private one."""
-
-    def __init__(
-        self, url: str, binary: str | None = None, *, args: tuple[str, ...] = (), config: str = ""
-    ) -> None:
-        self.url = url
-        self.private = binary is not None
-        self._binary = binary
-        cluster = "--cluster-enabled" in args
-        self._port = (_cluster_port() if cluster else free_port()) if binary else 0
-        self._dir = tempfile.mkdtemp(prefix="orga-redis-") if binary else ""
-        self._args = args  # extra options: --sentinel, --cluster-enabled yes...
-        if config:  # written to a file passed first (a sentinel needs one it can rewrite)
-            path = Path(self._dir, "server.conf")
-            path.write_text(config)
-            self._args = (str(path), *args)
-        self._process: subprocess.Popen[bytes] | None = None
-        if binary:
-            self.url = f"redis://127.0.0.1:{self._port}/0"
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    def start(self, timeout: float = 10.0) -> None:
-        assert self._binary is not None, "only a private server can be started"
-        options = ["--port", str(self._port), "--bind", "127.0.0.1", "--save", ""]
-        options += ["--appendonly", "no", "--dir", self._dir]
-        self._process = subprocess.Popen(
-            [self._binary, *self._args, *options],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while not _ping(self._port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server did not start on port {self._port}")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.send_signal(signal.SIGCONT)  # a paused server cannot handle SIGTERM
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-    def pause(self) -> None:
-        """Freeze the server (SIGSTOP): connections open, nothing answers, like a hung host."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._process is not None
-        self._process.send_signal(signal.SIGCONT)
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def cleanup(self) -> None:
-        self.stop()
-        if self._dir:
-            shutil.rmtree(self._dir, ignore_errors=True)
+from tests._redis import RedisServer, redis_binary
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     url = os.environ.get("REDIS_URL")
     if url:
-        yield RedisServer(url)
+        yield RedisServer(url=url)
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("no Redis: set REDIS_URL or install redis-server")
-    server = RedisServer("", binary)
+    server = RedisServer(redis_binary())
     try:
         server.start()
         yield server
@@ -163,13 +59,11 @@ def spawn_redis() -> Iterator[Callable[..., RedisServer]]:
     ``spawn(*args, config="")``: ``args`` go before the port options; ``config`` is written
     to a file passed first (a sentinel needs one it can rewrite). All are stopped after.
     """
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("needs the redis-server binary")
+    binary = redis_binary()
     servers: list[RedisServer] = []
 
     def spawn(*args: str, config: str = "") -> RedisServer:
-        server = RedisServer("", binary, args=args, config=config)
+        server = RedisServer(binary, args=args, config=config)
         servers.append(server)
         server.start()
         return server

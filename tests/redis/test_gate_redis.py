@@ -16,7 +16,7 @@ from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterR
 from limits.storage import storage_from_string
 
 from orga_asgi._errors import RateLimiterUnavailable
-from orga_asgi._limits import LimitHeaders, RateLimitExceeded, RateLimitGate
+from orga_asgi._ratelimit import LimitHeaders, RateLimitExceeded, RateLimitGate
 
 pytestmark = [pytest.mark.redis, pytest.mark.anyio]
 
@@ -136,10 +136,11 @@ async def test_keys_are_namespaced_and_safe(redis_url: str, key_prefix: str) -> 
         await g.aclose()
     async with redis.asyncio.Redis.from_url(redis_url) as client:
         keys = sorted([key.decode() async for key in client.scan_iter(f"{key_prefix}:*")])
-    safe = re.compile(rf"{key_prefix}:LIMITER/(ip|p)/[A-Za-z0-9._:@+=~-]{{1,64}}/5/1/minute")
+    safe = re.compile(rf"{key_prefix}:LIMITER/(ip|p)/[A-Za-z0-9._:@+=/~-]{{1,64}}/5/1/minute")
     assert all(safe.fullmatch(key) for key in keys), keys
     assert len(keys) == 2 + len(odd)
     assert f"{key_prefix}:LIMITER/ip/10.0.0.1/5/1/minute" in keys
+    assert f"{key_prefix}:LIMITER/ip/2001:db8::/64/5/1/minute" in keys  # keyed on its /64
     assert f"{key_prefix}:LIMITER/p/10.0.0.1/5/1/minute" in keys
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from orga_asgi._limits import RateLimitExceeded, RateLimitGate
+from orga_asgi._ratelimit import RateLimitExceeded, RateLimitGate
 
 pytestmark = [pytest.mark.redis, pytest.mark.anyio]
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _support import free_port
+
+from tests._support import free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.servers]
 

@@ -1,17 +1,16 @@
-"""Helpers of the reliability suite: log capture and leak checks, the error contract, a
-private redis-server, real server processes, /proc measurements and a bounded load generator.
+"""Helpers of the reliability suite: leak checks, the error contract, real server processes,
+/proc measurements and a bounded load generator.
 
-Imported as ``from _rel_support import ...`` (pytest's prepend import mode puts this directory
-on ``sys.path`` for the test files in it). The fixtures are in ``conftest.py``.
+Imported as ``from tests.reliability._rel_support import ...``; log capture and the private
+Redis are the suite-wide ``tests._support.LogCapture`` and ``tests._redis.RedisServer``.
+The fixtures are in ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import free_port
+
+from tests._support import free_port
 
 HERE = Path(__file__).resolve().parent
 ROUTE = "/api/orga-client-secrets"
@@ -53,58 +53,6 @@ UPSTREAM_CODES = frozenset(code for code in ERROR_TABLE if code.startswith("upst
 
 
 # --------------------------------------------------------------------------- logs and leaks
-
-
-class LogCapture(logging.Handler):
-    """Every record the process logs, formatted with its traceback, while installed.
-
-    Installed on the root logger (and on ``uvicorn``, which does not propagate) at DEBUG, with
-    the ``orga_asgi`` loggers at DEBUG, so the leak checks see what any verbose deployment
-    would write.
-    """
-
-    _EXTRA_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-        self.lines: list[str] = []
-        self.records: list[logging.LogRecord] = []
-        self._saved: list[tuple[logging.Logger, int]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = self.format(record)
-        except Exception as exc:  # a record that cannot be formatted is a bug too
-            text = f"UNFORMATTABLE {record.name} {record.msg!r}: {exc!r}"
-        self.records.append(record)
-        self.lines.append(text)
-
-    def install(self) -> LogCapture:
-        root = logging.getLogger()
-        for logger in (root, logging.getLogger("orga_asgi")):
-            self._saved.append((logger, logger.level))
-            logger.setLevel(logging.DEBUG)
-        root.addHandler(self)
-        for name in self._EXTRA_LOGGERS:
-            logging.getLogger(name).addHandler(self)
-        return self
-
-    def uninstall(self) -> None:
-        root = logging.getLogger()
-        root.removeHandler(self)
-        for name in self._EXTRA_LOGGERS:
-            logging.getLogger(name).removeHandler(self)
-        for logger, level in reversed(self._saved):
-            logger.setLevel(level)
-        self._saved.clear()
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    def clear(self) -> None:
-        self.lines.clear()
-        self.records.clear()
 
 
 def assert_no_secret(where: str, texts: Iterable[str], secrets: Iterable[str]) -> None:
@@ -158,76 +106,9 @@ def assert_mapped_error(
 
 # --------------------------------------------------------------------------- redis-server
 
-
-class RedisProcess:
-    """A private, password-protected ``redis-server`` on a fixed free loopback port.
-
-    ``stop()`` and ``start()`` keep the port, so a URL stays valid across an outage.
-    """
-
-    PASSWORD = "rel-redis-pw-6a9c1f0e"
-
-    def __init__(self, binary: str) -> None:
-        self.binary = binary
-        self.port = free_port()
-        self.directory = tempfile.mkdtemp(prefix="orga-rel-redis-")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://:{self.PASSWORD}@127.0.0.1:{self.port}/0"
-
-    def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                auth = f"AUTH {self.PASSWORD}\r\nPING\r\n".encode()
-                sock.sendall(auth)
-                data = b""
-                deadline = time.monotonic() + 1
-                while b"+PONG" not in data and time.monotonic() < deadline:
-                    chunk = sock.recv(64)
-                    if not chunk:
-                        break
-                    data += chunk
-                return b"+PONG" in data
-        except OSError:
-            return False
-
-    def start(self, timeout: float = 10.0) -> None:
-        if self.running:
-            return
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "no", "--dir", self.directory, "--requirepass", self.PASSWORD]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while not self.ping():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def redis_binary() -> str | None:
-    return shutil.which("redis-server")
+# The reliability suite's private Redis (tests/_redis.py) requires a password: the leak
+# checks then prove it never reaches a log line or an error body.
+REDIS_PASSWORD = "rel-redis-pw-6a9c1f0e"
 
 
 # --------------------------------------------------------------------------- /proc

@@ -7,8 +7,10 @@ import gc
 from collections.abc import Iterator
 
 import pytest
-from _rel_support import LogCapture, RedisProcess, redis_binary
-from _support import unavailable
+
+from tests._redis import RedisServer, redis_binary
+from tests._support import LogCapture
+from tests.reliability._rel_support import REDIS_PASSWORD
 
 
 @pytest.fixture(autouse=True)
@@ -27,14 +29,10 @@ def logs() -> Iterator[LogCapture]:
 
 
 @pytest.fixture(scope="session")
-def redis_process() -> Iterator[RedisProcess]:
+def redis_process() -> Iterator[RedisServer]:
     """A private redis-server for the session; skipped without the binary, except under
     ``CI=true`` where that is a failure."""
-    binary = redis_binary()
-    if binary is None:
-        unavailable("no redis-server binary on PATH")
-    assert binary is not None
-    server = RedisProcess(binary)
+    server = RedisServer(redis_binary(), password=REDIS_PASSWORD)
     try:
         server.start()
         yield server
@@ -43,7 +41,7 @@ def redis_process() -> Iterator[RedisProcess]:
 
 
 @pytest.fixture
-def redis(redis_process: RedisProcess) -> Iterator[RedisProcess]:
+def redis(redis_process: RedisServer) -> Iterator[RedisServer]:
     """The private server, running; a test may stop and restart it (same port)."""
     redis_process.start()
     yield redis_process

@@ -24,21 +24,21 @@ from typing import Any
 import aiohttp  # noqa: F401 - imported here, not in the first timed cell (~1 s under load)
 import httpx
 import pytest
-from _rel_support import (
+
+from orga_asgi import OrgaClientSecrets, Principal
+from orga_asgi.auth import any_of, bearer, cookie
+from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+from tests._redis import RedisServer
+from tests._support import LogCapture, caller, uvicorn_server
+from tests.reliability._rel_support import (
+    REDIS_PASSWORD,
     ChaosProxy,
-    LogCapture,
-    RedisProcess,
     assert_mapped_error,
     assert_no_secret,
     connections_to,
     free_port,
     response_texts,
 )
-from _support import caller, uvicorn_server
-
-from orga_asgi import OrgaClientSecrets, Principal
-from orga_asgi.auth import any_of, bearer, cookie
-from orga_asgi.testing import FAKE_API_KEY, FakeOrga
 
 pytestmark = [pytest.mark.anyio, pytest.mark.servers]
 
@@ -570,7 +570,7 @@ REDIS_SCENARIOS = [
 async def test_redis_outage_cell(
     policy: str,
     scenario: str,
-    redis: RedisProcess,
+    redis: RedisServer,
     upstream: tuple[Upstream, str],
     logs: LogCapture,
 ) -> None:
@@ -632,4 +632,4 @@ async def test_redis_outage_cell(
                 )
                 errors.append(response)
         assert back is not None, "the store never came back: " + repr(logs.lines[-5:])
-    check_no_leaks(logs, secrets_of(up.fake, RedisProcess.PASSWORD), errors, oks)
+    check_no_leaks(logs, secrets_of(up.fake, REDIS_PASSWORD), errors, oks)

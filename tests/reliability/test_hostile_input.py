@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from _rel_support import ROUTE, LogCapture, assert_no_secret
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from orga_asgi import OrgaClientSecrets, OrgaMiddleware, Principal
 from orga_asgi.auth import any_of, bearer, cookie
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
+from tests._support import LogCapture
+from tests.reliability._rel_support import ROUTE, assert_no_secret
 
 VALID_TOKEN = "fuzz-valid-bearer-0123456789"
 ALLOWED_ORIGIN = "https://app.example.com"
@@ -594,7 +595,8 @@ def test_no_log_line_can_be_forged_through_the_path(logs: LogCapture) -> None:
     endpoint, and uvicorn percent-decodes it, CR/LF included. No log line of the package may
     contain one, or a caller writes lines of their choosing into the logs."""
     import httpx
-    from _support import uvicorn_server
+
+    from tests._support import uvicorn_server
 
     endpoint = OrgaClientSecrets(
         authorize=any_of(bearer(verify)), api_key=FAKE_API_KEY, base_url=FAKE_BASE_URL

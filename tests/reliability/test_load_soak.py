@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from _rel_support import (
+
+from tests.reliability._rel_support import (
     ROUTE,
     UPSTREAM_CODES,
     LoadResult,

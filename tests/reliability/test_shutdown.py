@@ -16,21 +16,20 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _rel_support import (
+from starlette.applications import Starlette
+
+from orga_asgi import OrgaClientSecrets, OrgaMiddleware, allow_anonymous
+from orga_asgi.testing import FAKE_API_KEY
+from tests._redis import RedisServer
+from tests._support import LogCapture, caller
+from tests.reliability._rel_support import (
     ROUTE,
-    LogCapture,
-    RedisProcess,
     ServerProcess,
     assert_mapped_error,
     connections_to,
     fd_count,
     server_process,
 )
-from _support import caller
-from starlette.applications import Starlette
-
-from orga_asgi import OrgaClientSecrets, OrgaMiddleware, allow_anonymous
-from orga_asgi.testing import FAKE_API_KEY
 
 pytestmark = pytest.mark.servers
 
@@ -262,7 +261,7 @@ def test_lifespan_shutdown_closes_every_upstream_connection(
 
 @pytest.mark.redis
 def test_lifespan_shutdown_closes_the_redis_connections_too(
-    fake: ServerProcess, redis: RedisProcess, logs: LogCapture
+    fake: ServerProcess, redis: RedisServer, logs: LogCapture
 ) -> None:
     control(fake)
     app = _app(fake, storage_uri=redis.url)

@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from _support import caller, make_endpoint
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -21,6 +20,7 @@ from orga_asgi import ConfigurationError, Forbidden, Principal
 from orga_asgi._principal import as_async_hook
 from orga_asgi.auth import AuthorizeHook, any_of, bearer, cookie, scope_user
 from orga_asgi.testing import FakeOrga
+from tests._support import caller, make_endpoint
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from _support import caller, make_endpoint
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import ECKey, Key, KeySet, RSAKey
 from starlette.applications import Starlette
@@ -28,6 +27,7 @@ from orga_asgi._jwt import JWTVerifier
 from orga_asgi._principal import as_async_hook
 from orga_asgi.auth import AuthorizeHook, any_of, jwt
 from orga_asgi.testing import FakeOrga
+from tests._support import caller, make_endpoint
 
 pytestmark = pytest.mark.anyio
 

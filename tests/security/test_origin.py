@@ -150,3 +150,51 @@ def test_invalid_configuration(entry, hint):
     with pytest.raises(ConfigurationError, match="allowed_origins") as info:
         OriginPolicy([entry])
     assert hint in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        # a Host no browser sends is nobody's origin, even when the Origin repeats it
+        (b"https://user@api.example.com", b"user@api.example.com"),
+        (b"https://api.example.com, https://evil.test", b"api.example.com, https://evil.test"),
+        (b"https://api.example.com ", b"api.example.com "),
+        (b"https://api.example.com/x", b"api.example.com/x"),
+        (b"https://b\xc3\xbccher.example", b"b\xc3\xbccher.example"),  # IDNA: browsers send xn--
+        (b"https://api.example.com\r\n", b"api.example.com\r\n"),
+        (b"https://" + b"a" * 400, b"a" * 400),
+        (b"https://", b""),
+    ],
+)
+def test_own_origin_needs_a_plain_host(origin, host):
+    with pytest.raises(CrossOriginForbidden):
+        check(SAME_ONLY, origin, b"same-origin", "https", host)
+
+
+@pytest.mark.parametrize("site", [None, b"same-origin", b"cross-site", b"none"])
+def test_null_origin_is_refused_even_when_allowed_origins_are_set(site):
+    # Sandboxed iframes, file:// pages and some redirects send "null": any page can be one.
+    with pytest.raises(CrossOriginForbidden):
+        check(POLICY, b"null", site, "https", b"api.example.com")
+    with pytest.raises(CrossOriginForbidden):
+        check(POLICY, b"null", site, "http", b"null")
+
+
+def test_punycode_hosts_compare_as_browsers_send_them():
+    policy = OriginPolicy(["https://xn--bcher-kva.example"])
+    assert check(policy, b"https://xn--bcher-kva.example") == "https://xn--bcher-kva.example"
+    same = check(
+        SAME_ONLY, b"https://xn--bcher-kva.example", None, "https", b"xn--bcher-kva.example"
+    )
+    assert same is None
+
+
+def test_underscore_hosts_are_their_own_origin():
+    # Compose service names reach browsers in development.
+    assert check(SAME_ONLY, b"http://my_app:8000", None, "http", b"my_app:8000") is None
+
+
+def test_case_of_an_allowed_origin_is_not_folded():
+    # Browsers serialize origins lowercase; another spelling is not the allowed one.
+    with pytest.raises(CrossOriginForbidden):
+        check(POLICY, b"HTTPS://APP.EXAMPLE.COM", b"cross-site")

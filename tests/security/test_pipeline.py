@@ -6,19 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
-from _support import caller, make_endpoint
 
 from orga_asgi import Principal
 from orga_asgi.testing import FakeOrga
+from tests._support import caller, make_endpoint
 
 pytestmark = pytest.mark.anyio
 ROUTE = "/"
 APP = "https://testserver"
-
-
-@pytest.fixture
-def fake() -> FakeOrga:
-    return FakeOrga()
 
 
 # --- HTTPS and trusted proxies ------------------------------------------------------------
@@ -89,12 +84,14 @@ async def test_spoofed_client_address_does_not_dodge_the_ip_limit(fake: FakeOrga
 
 async def test_insecure_loopback_only_for_a_real_loopback_peer(fake: FakeOrga) -> None:
     endpoint = make_endpoint(fake, allow_insecure_loopback=True)
+    # A loopback Host too: a rebound DNS name is refused (test_hardening_core).
+    local_host = {"host": "localhost:8000"}
     async with caller(endpoint, scheme="http", client=("127.0.0.1", 5000)) as local:
-        assert (await local.get(ROUTE)).status_code == 200
-        relayed = await local.get(ROUTE, headers={"x-forwarded-for": "198.51.100.1"})
+        assert (await local.get(ROUTE, headers=local_host)).status_code == 200
+        relayed = await local.get(ROUTE, headers={**local_host, "x-forwarded-for": "198.51.100.1"})
         assert relayed.json()["error"] == "https_required"
     async with caller(endpoint, scheme="http") as remote:
-        assert (await remote.get(ROUTE)).json()["error"] == "https_required"
+        assert (await remote.get(ROUTE, headers=local_host)).json()["error"] == "https_required"
 
 
 async def test_require_https_can_be_turned_off(fake: FakeOrga) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orga_asgi._errors import ConfigurationError
-from orga_asgi._proxy import ProxyResolver, is_loopback
+from orga_asgi._proxy import ProxyResolver, is_loopback, is_loopback_host
 
 PROXY = "10.0.0.5"
 CLIENT = "203.0.113.7"
@@ -153,8 +153,15 @@ def test_forwarded_lines_are_parsed_separately():
 def test_forwarded_and_x_forwarded_agreeing():
     found = TRUSTING.resolve(scope(forwarded=f"for={CLIENT};proto=https", x_forwarded_for=CLIENT))
     assert found == ("https", CLIENT)
-    found = TRUSTING.resolve(scope(forwarded=f"for={CLIENT}", x_forwarded_proto="https"))
-    assert found == ("https", CLIENT)
+
+
+def test_forwarded_next_to_x_forwarded_proto_alone_is_not_believed():
+    # A proxy that sets only X-Forwarded-Proto (nginx with X-Real-IP, say) passes the
+    # client's own Forwarded through: the client would pick its per-IP bucket.
+    forged = scope(forwarded="for=6.6.6.6", x_forwarded_proto="https")
+    assert TRUSTING.resolve(forged) == ("https", PROXY)
+    forged = scope(forwarded="for=6.6.6.6;proto=https", x_forwarded_proto="http")
+    assert TRUSTING.resolve(forged) == ("http", PROXY)
 
 
 def test_forged_forwarded_next_to_real_x_forwarded_fails_closed():
@@ -236,3 +243,104 @@ def test_is_loopback_request_refuses_forwarded_requests():
     assert not resolver.is_loopback_request(scope(peer="127.0.0.1", forwarded="for=x"))
     assert not resolver.is_loopback_request(scope(peer=CLIENT))
     assert not resolver.is_loopback_request(scope(peer=None))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["via", "x_forwarded_host", "x_forwarded_port", "x_forwarded_server", "x_real_ip"],
+)
+def test_is_loopback_request_refuses_any_proxy_header(header):
+    # A local proxy relaying a remote client over plain HTTP may add only one of these.
+    resolver = ProxyResolver([])
+    assert not resolver.is_loopback_request(scope(peer="127.0.0.1", **{header: "x"}))
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        b"localhost", b"localhost:8000", b"LOCALHOST:8000", b"LocalHost", b"localhost.",
+        b"localhost.:5173", b"127.0.0.1", b"127.0.0.1:8000", b"127.255.255.254:1",
+        b"127.0.0.1:65535", b"[::1]", b"[::1]:8000", b"[0:0:0:0:0:0:0:1]:8000", b"[::0001]",
+    ],
+)  # fmt: skip
+def test_is_loopback_host_accepts_loopback_names(host):
+    assert is_loopback_host(host) is True
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        None, b"", b"evil.example", b"evil.example:8000", b"localhost.evil.example",
+        b"app.localhost", b"localhost..", b"localhostx", b"xlocalhost", b"127.0.0.1.evil.example",
+        b"evil.example@localhost", b"localhost@evil.example", b"user@127.0.0.1:8000",
+        b"localhost:", b"localhost:0", b"localhost:65536", b"localhost:123456", b"localhost:8a",
+        b"localhost:+80", b"localhost:-1", b"localhost:80:80", b"localhost 8000", b" localhost",
+        b"localhost ", b"localhost\t", b"localhost\r\n", b"localhost,evil.example",
+        b"localhost/x", b"127.1", b"127.0.1", b"2130706433", b"0x7f.0.0.1", b"0177.0.0.1",
+        b"127.0.0.01", b"127.0.0.256", b"127.0.0.1.", b"128.0.0.1", b"10.0.0.1", b"0.0.0.0",
+        b"[::1", b"::1", b"::1:8000", b"[::1]x", b"[::1]8000", b"[::1]:", b"[::2]", b"[]",
+        b"[::ffff:127.0.0.1]", b"[::ffff:7f00:1]", b"[::1%25eth0]", b"[::1%eth0]:80",
+        b"[fe80::1]", b"[::]", b"l\xd0\xbecalhost", b"\xef\xbd\x8cocalhost", b"xn--localhost",
+        b"localhost" + b"0" * 200, b"[" + b":" * 5000 + b"1]",
+    ],
+)  # fmt: skip
+def test_is_loopback_host_refuses_everything_else(host):
+    assert is_loopback_host(host) is False
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "expected"),
+    [
+        # a trusted proxy may say the client is local: the client is ::1, over https
+        ('for="[::1]:80";proto=HTTPS', ("https", "::1")),
+        ('for="[::1]:80";proto=HTTPS, for=10.1.1.1', ("https", "::1")),
+        # a zone id would let a client rotate buckets on one address: not an address
+        ('for="[fe80::1%eth0]";proto=https', ("https", PROXY)),
+        (f'for="[fe80::1%25eth0]", for={CLIENT}', ("http", CLIENT)),
+        # obs-fold and other control characters are no OWS: the element is malformed
+        (f"for={CLIENT};\r\n proto=https", ("http", PROXY)),
+        (f"for={CLIENT}\x00", ("http", PROXY)),
+        # escapes inside quoted strings are undone before the address is read
+        (f'for="{CLIENT[:3]}\\{CLIENT[3:]}";proto=https', ("https", CLIENT)),
+        # empty and whitespace-only values, stray separators
+        ("for=", ("http", PROXY)),
+        ('for=""', ("http", PROXY)),
+        (f"for={CLIENT};", ("http", PROXY)),
+        (f";for={CLIENT}", ("http", PROXY)),
+        (f"for = {CLIENT} ; proto = https", ("https", CLIENT)),
+        (f" , for={CLIENT}", ("http", CLIENT)),
+        (f"for={CLIENT},", ("http", PROXY)),
+        # a quoted string swallowing the proxy's own element: that element is lost, not forged
+        (f'for=6.6.6.6;x=", for="{CLIENT}"', ("http", PROXY)),
+        (f'for=6.6.6.6;x=", for="{CLIENT}", for=10.1.1.1', ("http", "10.1.1.1")),
+        ('for="\\', ("http", PROXY)),
+    ],
+)
+def test_forwarded_adversarial(forwarded, expected):
+    assert TRUSTING.resolve(scope(forwarded=forwarded)) == expected
+
+
+def test_x_forwarded_for_zone_ids_and_folds_end_the_walk():
+    assert TRUSTING.resolve(scope(x_forwarded_for="fe80::1%eth0")) == ("http", PROXY)
+    assert TRUSTING.resolve(scope(x_forwarded_for=f"{CLIENT}\r\n 6.6.6.6")) == ("http", PROXY)
+
+
+def test_duplicate_forwarding_lines_from_the_client_are_to_the_left():
+    # Lines are joined in order; the proxy's own line (or appended hop) is the last one.
+    lines = ["for=6.6.6.6;proto=https", "for=7.7.7.7;proto=https", f"for={CLIENT};proto=http"]
+    assert TRUSTING.resolve(scope(forwarded=lines)) == ("http", CLIENT)
+    xff = ["6.6.6.6", "7.7.7.7", CLIENT]
+    assert TRUSTING.resolve(scope(x_forwarded_for=xff, x_forwarded_proto="http")) == (
+        "http",
+        CLIENT,
+    )
+
+
+def test_long_hop_lists_resolve():
+    # 5,000 forged hops to the left are never walked past the real client.
+    forged = ", ".join(f"10.0.{i // 256 % 256}.{i % 256}" for i in range(5000))
+    assert TRUSTING.resolve(scope(x_forwarded_for=f"{forged}, {CLIENT}")) == ("http", CLIENT)
+    elements = ", ".join("for=10.0.0.1" for _ in range(5000))
+    assert TRUSTING.resolve(scope(forwarded=f"{elements}, for={CLIENT}"))[1] == CLIENT
+    # all trusted: the leftmost is all we know, and it is a trusted one
+    assert TRUSTING.resolve(scope(x_forwarded_for=forged)) == ("http", "10.0.0.0")

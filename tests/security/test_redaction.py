@@ -21,6 +21,7 @@ from orga_asgi.redaction import (
     structlog_processor,
     uninstall,
 )
+from tests._support import require_module
 
 KEY = "sk_orga_ai_test123"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJl"
@@ -371,7 +372,7 @@ def test_structlog_processor_on_an_event_dict():
 
 
 def test_structlog_processor_in_a_real_structlog_chain():
-    structlog = pytest.importorskip("structlog")
+    structlog = require_module("structlog", "pip install 'orga-asgi[structlog]'")
     stream = io.StringIO()
     logger = structlog.wrap_logger(
         structlog.PrintLogger(stream),

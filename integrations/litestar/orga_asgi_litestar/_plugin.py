@@ -37,6 +37,7 @@ from litestar.plugins import InitPlugin
 from litestar.types import ASGIApp  # at runtime: Litestar resolves the return annotation
 
 from orga_asgi import DEFAULT_PATH, AuthorizeHook, ConfigurationError, OrgaClientSecrets
+from orga_asgi._middleware import normalize_path
 from orga_asgi.auth import scope_user
 
 if TYPE_CHECKING:
@@ -160,11 +161,7 @@ class OrgaPlugin(InitPlugin):
 
     def __init__(self, config: OrgaPluginConfig | None = None) -> None:
         config = config if config is not None else OrgaPluginConfig()
-        path = config.path
-        if not path.startswith("/") or path == "/" or "?" in path or "#" in path:
-            raise ConfigurationError(
-                f"path must be an absolute route path such as {DEFAULT_PATH!r}, not {path!r}."
-            )
+        normalize_path(config.path)  # the core's one route-path check
         if config.endpoint is not None:
             if config.endpoint_options or config.authorize is not None:
                 raise ConfigurationError(

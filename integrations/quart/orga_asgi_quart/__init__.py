@@ -43,6 +43,7 @@ from orga_asgi import (
     PayloadTooLarge,
     Principal,
 )
+from orga_asgi._middleware import normalize_path
 
 if TYPE_CHECKING:
     from quart.wrappers.request import Body
@@ -111,11 +112,9 @@ class OrgaQuart:
         found = {k[5:].lower(): v for k, v in app.config.items() if k.startswith("ORGA_")}
         _check_names(found, "app.config key")
         settings = {**found, **self.options}
-        path = settings.pop("path", None) or DEFAULT_PATH
-        if not isinstance(path, str) or not path.startswith("/") or path == "/":
-            raise ConfigurationError(f"path must be an absolute route path, not {path!r}.")
+        path = normalize_path(settings.pop("path", None) or DEFAULT_PATH)
         endpoint = OrgaClientSecrets(**settings)
-        state = OrgaState(endpoint=endpoint, path=path.rstrip("/"))
+        state = OrgaState(endpoint=endpoint, path=path)
         app.extensions[EXTENSION_KEY] = state
         view = _view(endpoint)
         app.add_url_rule(

@@ -13,15 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from _support import caller, make_endpoint, uvicorn_server
 
 from orga_asgi import DEFAULT_PATH, OrgaMiddleware, Principal
 from orga_asgi.auth import cookie
 from orga_asgi.testing import FakeOrga
+from tests._support import caller, make_endpoint, require_module, uvicorn_server
 
-django = pytest.importorskip("django")
+django = require_module("django", "pip install django (nox -s django)")
 
-from asgiref.sync import sync_to_async  # noqa: E402 - after the importorskip
+from asgiref.sync import sync_to_async  # noqa: E402 - after the require_module
 from django.conf import settings  # noqa: E402
 from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402

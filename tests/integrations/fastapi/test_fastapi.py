@@ -9,7 +9,6 @@ from typing import Annotated
 
 import httpx
 import pytest
-from _support import caller, make_endpoint, track_closes, uvicorn_server
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +24,7 @@ from orga_asgi import (
 )
 from orga_asgi.auth import bearer
 from orga_asgi.testing import FakeOrga
+from tests._support import caller, make_endpoint, track_closes, uvicorn_server
 
 pytestmark = pytest.mark.anyio
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from _support import uvicorn_server
 from litestar import Litestar, Response, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
@@ -24,7 +22,8 @@ from orga_asgi import (
     Principal,
     allow_anonymous,
 )
-from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
+from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga
+from tests._support import uvicorn_server
 
 pytestmark = pytest.mark.anyio
 
@@ -48,14 +47,8 @@ def admins_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
 
 
 @pytest.fixture
-def fake() -> FakeOrga:
-    return FakeOrga()
-
-
-@pytest.fixture
-async def upstream(fake: FakeOrga) -> AsyncIterator[httpx.AsyncClient]:
-    async with sandbox_client(fake) as client:
-        yield client
+def upstream(fake_orga_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return fake_orga_client
 
 
 def plugin(upstream: httpx.AsyncClient, *, options: Any = None, **config: Any) -> OrgaPlugin:

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from _support import caller, uvicorn_server
 from orga_asgi_quart import OrgaQuart, OrgaState, quart_auth_user
 from quart import Quart, request
 from quart_auth import AuthUser, QuartAuth, login_user, logout_user
@@ -21,13 +20,9 @@ from orga_asgi import (
     allow_anonymous,
 )
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
+from tests._support import caller, uvicorn_server
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def fake() -> FakeOrga:
-    return FakeOrga()
 
 
 def sandbox(fake: FakeOrga, **options: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from _support import caller, make_endpoint, track_closes, uvicorn_server
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
 from starlette.middleware import Middleware
@@ -21,6 +20,7 @@ from starlette.types import Lifespan
 from orga_asgi import DEFAULT_PATH, OrgaClientSecrets, OrgaMiddleware
 from orga_asgi.auth import scope_user
 from orga_asgi.testing import FakeOrga
+from tests._support import caller, make_endpoint, track_closes, uvicorn_server
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,73 @@
+"""Running uvicorn for ``dev`` and ``serve``: proxy headers off, the package's logs shown.
+
+uvicorn's defaults trust ``X-Forwarded-For`` / ``X-Forwarded-Proto`` from 127.0.0.1 and
+rewrite the scope's client and scheme before the app sees them, so a plain-HTTP request
+from a local process could claim https and pick its per-IP bucket. Here trust comes from
+``--trusted-proxy`` (``trusted_proxies``) alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from typing import Any
+
+__all__ = ["LOG_LEVELS", "log_config", "run"]
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging plus the package's loggers (the audit line per request) on stderr;
+    every handler scrubs secrets."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {
+        "request_id": {"()": "orga_asgi._log.RequestIdFilter"},
+        "redact": {"()": "orga_asgi.redaction.RedactingFilter"},
+    }
+    config["formatters"]["orga"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s %(name)s: %(message)s",
+    }
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact"]
+    config["handlers"]["orga"] = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "orga",
+        "filters": ["request_id", "redact"],
+    }
+    config["loggers"]["orga_asgi"] = {
+        "handlers": ["orga"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+def run(app: Any, args: argparse.Namespace, **options: Any) -> int:
+    """Serve ``app`` (an app, or an import string with ``factory=True``) until stopped."""
+    try:
+        import uvicorn
+    except ImportError:
+        print("orga-asgi needs uvicorn: pip install 'orga-asgi[server]'", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        log_config=log_config(args.log_level),
+        proxy_headers=False,
+        forwarded_allow_ips="",
+        server_header=False,
+        # The audit line (path without the query, principal, outcome) replaces the access
+        # log, which would print query strings unscrubbed.
+        access_log=False,
+        lifespan="on",
+        **options,
+    )
+    return 0

@@ -1,0 +1,65 @@
+"""The ``serve`` app: settings from flags over ``ORGA_*``, the hook, one shared limit.
+
+``--workers`` above 1 runs separate processes; each rebuilds the app from the same state
+(:data:`WORKER_ENV`), and they must share a store, or each would count its own limits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from orga_asgi._config import EndpointConfig
+from orga_asgi._errors import ConfigurationError
+
+from .flags import given_settings
+from .hooks import authorize_hook
+
+__all__ = ["WORKER_ENV", "build_serve_app", "worker_app", "worker_state"]
+
+WORKER_ENV = "_ORGA_ASGI_SERVE"  # not ORGA_*: from_env would warn of an unknown setting
+_STATE_KEYS = ("authorize", "jwks_url", "audience", "issuer", "path", "workers")
+
+
+def worker_state(args: argparse.Namespace) -> str:
+    """What a worker process needs to build the same app, as JSON (flags given, hook)."""
+    state = {key: getattr(args, key, None) for key in _STATE_KEYS}
+    return json.dumps({"environ": given_settings(args), **state})
+
+
+def _build(state: dict[str, Any]) -> Any:
+    from starlette.applications import Starlette
+
+    from orga_asgi._endpoint import OrgaClientSecrets
+    from orga_asgi._middleware import OrgaMiddleware
+
+    args = argparse.Namespace(**{key: state.get(key) for key in _STATE_KEYS})
+    environ = {**os.environ, **state["environ"]}
+    config = EndpointConfig.from_env(environ, authorize=authorize_hook(args))
+    workers = args.workers or 1
+    if workers > 1 and config.storage_uri.split(":", 1)[0] in ("memory", ""):
+        raise ConfigurationError(
+            f"--workers {workers} needs --storage-uri redis://... (or valkey://...): with "
+            f"memory:// each worker counts its own limits, so {workers} workers would let "
+            f"{workers} times every rate limit through. Point them all at one Redis or Valkey."
+        )
+    endpoint = OrgaClientSecrets(config=config)
+    # An empty Starlette app answers 404 elsewhere and runs the lifespan that closes us.
+    return OrgaMiddleware(Starlette(), endpoint=endpoint, path=args.path)
+
+
+def build_serve_app(args: argparse.Namespace) -> Any:
+    """The sidecar for ``args``: the endpoint alone, against the real upstream.
+
+    Raises:
+        ConfigurationError: a setting is wrong, or ``--workers`` above 1 without a shared
+            store.
+    """
+    return _build(json.loads(worker_state(args)))
+
+
+def worker_app() -> Any:
+    """The app factory each ``--workers`` process runs (uvicorn imports it by name)."""
+    return _build(json.loads(os.environ[WORKER_ENV]))

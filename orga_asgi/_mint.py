@@ -1,0 +1,121 @@
+"""The one admission and mint sequence, shared by the route and ``issue()``.
+
+Admission (:meth:`Minter.admit`): the principal's in-flight slot, then its rate-limit
+windows (so a ``too_many_in_flight`` refusal spends no window), then a per-process upstream
+slot; all released when the mint is over. Mint (:meth:`Minter.mint`): the key for this
+principal from the key provider, the exchange, the ``token issued`` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from ._errors import ApiKeyUnavailable, ConfigurationError, UpstreamAuthFailed
+from ._log import get_logger
+from ._principal import ANONYMOUS, Principal, Secret
+from ._request_id import request_id_var
+from .keys import StaticKey, validate_key
+from .observe import TokenIssued
+
+if TYPE_CHECKING:
+    from ._observers import Observers
+    from ._ratelimit import LimitHeaders, RateLimitGate
+    from ._upstream import ClientSecrets, Exchange, UpstreamSlots
+    from .keys import KeyProvider
+
+__all__ = ["Minter"]
+
+logger = get_logger("orga_asgi.keys")
+
+
+class Minter:
+    """Admits a principal and mints for it; built once per endpoint."""
+
+    __slots__ = ("_checked", "_exchange", "_gate", "_keys", "_observers", "_slots")
+
+    def __init__(
+        self,
+        *,
+        gate: RateLimitGate,
+        slots: UpstreamSlots,
+        exchange: Exchange,
+        keys: KeyProvider,
+        observers: Observers,
+    ) -> None:
+        self._gate = gate
+        self._slots = slots
+        self._exchange = exchange
+        self._keys = keys
+        # A static key was validated at construction; any other provider's keys are
+        # validated every time, as a constructor key is.
+        self._checked = isinstance(keys, StaticKey)
+        self._observers = observers
+
+    def key_of(self, principal: Principal, client: str | None) -> str:
+        """The key the principal's limits count under: its id, or for the anonymous
+        principal (:func:`~orga_asgi.allow_anonymous`) its client address, so anonymous
+        callers do not share one quota (``issue()`` has no address: one shared bucket)."""
+        if principal is ANONYMOUS:
+            return "anon:" + self._gate.client_key(client)
+        return principal.id
+
+    @asynccontextmanager
+    async def admit(self, key: str | None) -> AsyncIterator[LimitHeaders | None]:
+        """Hold the principal's admission (none without a key) and an upstream slot.
+
+        Yields:
+            The principal's RateLimit headers, or ``None`` when it has no windows.
+
+        Raises:
+            TooManyInFlight: the in-flight cap of ``key`` is reached (no window spent).
+            RateLimited: a window of ``key`` is exhausted.
+            RateLimiterUnavailable: the shared store failed and the policy is ``deny``.
+            Busy: no upstream slot within the queue timeout.
+        """
+        if key is None:
+            async with self._slots:
+                yield None
+            return
+        async with self._gate.admit(key) as limit, self._slots:
+            yield limit
+
+    async def mint(self, principal: Principal | None) -> ClientSecrets:
+        """Resolve the key for ``principal``, run the exchange, tell the observers.
+
+        Raises:
+            ApiKeyUnavailable: the key provider failed or gave an unusable key.
+            UpstreamError: the upstream failed (after telling the provider, on 401/403).
+        """
+        key = await self._key(principal)
+        try:
+            secrets = await self._exchange.issue(key)
+        except UpstreamAuthFailed:
+            self._keys.invalidate()  # the key may have been rotated: let the provider know
+            raise
+        observers = self._observers
+        if observers.wants_tokens:
+            observers.token_issued(
+                TokenIssued(
+                    request_id_var.get(),
+                    principal.id if principal is not None else None,
+                    observers.fingerprint(secrets.ephemeral_token),
+                    secrets.expires_at,
+                )
+            )
+        return secrets
+
+    async def _key(self, principal: Principal | None) -> Secret:
+        try:
+            key = await self._keys.resolve(principal)
+            if not self._checked:
+                key = validate_key(key, source="the key provider's key")
+        except ConfigurationError as exc:  # our own message: it never shows the key
+            logger.error("The API key provider gave an unusable key: %s", exc)
+            raise ApiKeyUnavailable("unusable key") from None
+        except Exception as exc:
+            # Only the type: a provider's exception text may quote anything, a key included.
+            logger.error("The API key provider failed (%s)", type(exc).__name__)
+            raise ApiKeyUnavailable(type(exc).__name__) from None
+        return key

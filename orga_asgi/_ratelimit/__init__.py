@@ -1,0 +1,35 @@
+"""Rate limiting: windows per address and per principal, the in-flight cap, RateLimit headers.
+
+Modules, in the order a request meets them:
+
+* :mod:`.gate`: :class:`RateLimitGate`, what the pipeline calls (``check_ip``, ``admit``);
+* :mod:`.clients`: the bucket key of a client address (IPv6 on its prefix);
+* :mod:`.space`: one namespace of windows, its header bytes, the 429 error;
+* :mod:`.memory`: the ``memory://`` windows (and the fallback of a shared store);
+* :mod:`.redis_store`: the shared windows and the ``on_storage_error`` policy (imported only
+  when a shared store is configured: it imports redis-py);
+* :mod:`.backend`: the one module that knows ``limits``' internals; ``lua/``: its scripts;
+* :mod:`.config`: validation of windows and storage URIs, :func:`redact_uri`.
+"""
+
+from __future__ import annotations
+
+from .clients import ClientKeys
+from .config import StorageTarget, Window, parse_storage, parse_windows, redact_uri
+from .gate import Admission, RateLimitGate
+from .space import NO_ADDRESS, LimitHeaders, RateLimitExceeded, key_id
+
+__all__ = [
+    "NO_ADDRESS",
+    "Admission",
+    "ClientKeys",
+    "LimitHeaders",
+    "RateLimitExceeded",
+    "RateLimitGate",
+    "StorageTarget",
+    "Window",
+    "key_id",
+    "parse_storage",
+    "parse_windows",
+    "redact_uri",
+]

@@ -1,0 +1,10 @@
+"""How :mod:`orga_asgi.redaction` finds secrets; the public names live there.
+
+- ``text``: the patterns over free text, each linear in time (the module says why).
+- ``values``: structured values (mappings, sequences, objects) and logging args.
+- ``exceptions``: masking one known secret everywhere an exception shows text.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

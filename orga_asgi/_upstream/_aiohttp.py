@@ -1,0 +1,140 @@
+"""The default transport: one lazily created, pooled ``aiohttp.ClientSession`` (asyncio only)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from typing import TYPE_CHECKING, Any
+
+from .base import TransportFailure, TransportTimeout, UpstreamReply
+from .decoding import ACCEPT_ENCODING, read_body
+
+if TYPE_CHECKING:
+    import aiohttp
+    from yarl import URL
+
+__all__ = ["AiohttpTransport"]
+
+
+class AiohttpTransport:
+    """A :class:`~orga_asgi._upstream.base.Transport` over aiohttp.
+
+    Args:
+        timeout: the default total timeout of one call, in seconds.
+        limit: the connection pool size.
+    """
+
+    def __init__(self, *, timeout: float, limit: int = 100) -> None:
+        # Imported here, at construction, not on the first request: importing aiohttp
+        # takes ~0.5 s and would block the event loop inside that request's deadline.
+        import aiohttp  # noqa: F401
+
+        self._timeout = timeout
+        self._limit = limit
+        self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, URL] = {}
+
+    def _session_for_loop(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            import aiohttp
+
+            # Created on first use, never at import or construction: Starlette gives
+            # mounted apps no lifespan, and a session must live on the running loop.
+            connector = aiohttp.TCPConnector(
+                limit=self._limit, keepalive_timeout=15, ttl_dns_cache=300
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                # Raw bytes: decoding.read_body inflates them under the cap, which
+                # aiohttp's own decoder only does from 3.13 on.
+                auto_decompress=False,
+                trust_env=False,
+            )
+            self._session = session
+        return session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        authorization: str,
+        timeout: float,
+        body: bytes | None = None,
+    ) -> UpstreamReply:
+        """Send one request; see :class:`~orga_asgi._upstream.base.Transport`."""
+        import aiohttp
+
+        session = self._session_for_loop()
+        target = self._urls.get(url)
+        if target is None:  # a few URLs per endpoint: parse each once, not per request
+            from yarl import URL
+
+            target = self._urls[url] = URL(url)
+        headers = {
+            "Authorization": authorization,
+            "Content-Type": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
+        kwargs: dict[str, Any] = {}
+        if timeout < self._timeout:  # only near the overall deadline
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+        if body is not None:
+            kwargs["data"] = body
+        # The contract has no redirects: a 3xx is reported as the status it is (as httpx
+        # does by default), never followed to an origin the operator did not configure.
+        kwargs["allow_redirects"] = False
+        answered = False
+        try:
+            async with session.request(method, target, headers=headers, **kwargs) as resp:
+                answered = True
+                content = await read_body(
+                    resp.content.iter_any(),
+                    status=resp.status,
+                    # Every Content-Encoding line: two lines are two codings, as in httpx.
+                    content_encoding=", ".join(resp.headers.getall("Content-Encoding", ())),
+                    content_length=resp.content_length,
+                )
+                return UpstreamReply(
+                    resp.status,
+                    content,
+                    resp.headers.get("Retry-After"),
+                    resp.headers.get("Content-Type"),
+                )
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise TransportTimeout(type(exc).__name__) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise TransportFailure("connect", retryable=True, detail=type(exc).__name__) from None
+        except aiohttp.ServerDisconnectedError as exc:
+            # A pooled keep-alive connection the upstream had already closed: before any
+            # answer nothing was processed upstream, so a retry is safe.
+            raise TransportFailure(
+                "disconnected", retryable=not answered, detail=type(exc).__name__
+            ) from None
+        except aiohttp.ClientOSError as exc:
+            # A reset (or broken pipe) before any response header: a pooled keep-alive
+            # connection torn down with an RST instead of a FIN. Nothing was answered, so a
+            # retry is as safe as after ServerDisconnectedError.
+            retryable = not answered and exc.errno in (errno.ECONNRESET, errno.EPIPE)
+            raise TransportFailure(
+                "disconnected", retryable=retryable, detail=type(exc).__name__
+            ) from None
+        except aiohttp.ClientResponseError as exc:
+            # Not HTTP: a malformed status line or header, headers past aiohttp's limits.
+            raise TransportFailure("protocol", retryable=False, detail=type(exc).__name__) from None
+        except aiohttp.ClientPayloadError as exc:
+            # The body ended early (a cut connection, a short Content-Length, a broken chunk).
+            raise TransportFailure(
+                "disconnected", retryable=False, detail=type(exc).__name__
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportFailure(
+                "transport", retryable=False, detail=type(exc).__name__
+            ) from None
+
+    async def aclose(self) -> None:
+        """Close the session and its pool."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()

@@ -1,0 +1,263 @@
+"""The two upstream calls, in order, with retries, one deadline and a report per attempt.
+
+``POST /v1/realtime/client-secrets`` with the API key mints a token; ``GET
+/v1/realtime/ice-config`` with that token returns the ICE servers whose TURN credentials
+belong to it, so the calls are sequential and nothing is shared between tokens.
+:meth:`Exchange.issue` raises only :class:`~orga_asgi.OrgaError` subclasses, whatever the
+upstream or a supplied transport does.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Literal, NamedTuple, TypeVar
+
+import anyio
+
+from orga_asgi._errors import (
+    OrgaError,
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamInvalidResponse,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from orga_asgi._log import get_logger
+from orga_asgi._principal import Secret
+
+from .base import InvalidBody, Transport, TransportFailure, TransportTimeout, UpstreamReply
+from .replies import ClientSecrets, check_content_type, parse_ice_servers, parse_token
+
+__all__ = ["AttemptHook", "Exchange", "UpstreamAttempt", "UpstreamCall"]
+
+logger = get_logger("orga_asgi.exchange")
+
+UpstreamCall = Literal["client-secrets", "ice-config"]
+_T = TypeVar("_T")
+_RETRY_STATUSES = frozenset({502, 503, 504})
+_BACKOFF_BASE = 0.1  # seconds; doubled per attempt, with full jitter
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAttempt:
+    """One HTTP attempt against the upstream, as told to ``on_attempt``.
+
+    Attributes:
+        call: ``"client-secrets"`` or ``"ice-config"``.
+        method: ``"POST"`` or ``"GET"``.
+        url: the URL called (it never carries a secret).
+        status: the HTTP status, or ``None`` when no reply came.
+        duration: seconds the attempt took, body included.
+        error_type: ``None`` on success; else ``"timeout"``, ``"connect"``,
+            ``"disconnected"``, ``"protocol"``, ``"transport"``, ``"invalid_response"``
+            (a 2xx the contract refuses) or the status as a string (``"503"``).
+        resend_count: 0 for the first try of a call, 1 for its first retry, ...
+    """
+
+    call: UpstreamCall
+    method: str
+    url: str
+    status: int | None
+    duration: float
+    error_type: str | None
+    resend_count: int
+
+
+AttemptHook = Callable[[UpstreamAttempt], None]
+
+
+class _Route(NamedTuple):
+    call: UpstreamCall
+    method: str
+    url: str
+
+
+def _retry_after(value: str | None) -> int | None:
+    """Whole seconds from a ``Retry-After`` header (seconds or HTTP date), clamped."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        # A huge number is "a long time": never an int() of thousands of digits.
+        seconds = int(value) if len(value) <= 9 else 3600
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = int((when - datetime.now(timezone.utc)).total_seconds() + 0.999)
+    return min(max(seconds, 1), 3600)
+
+
+def _where(exc: BaseException) -> str:
+    # Type and innermost frame only: an exception's text may quote what the upstream sent.
+    frames = traceback.extract_tb(exc.__traceback__)
+    place = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return type(exc).__name__ + place
+
+
+class Exchange:
+    """Runs the two calls against ``base_url`` through ``transport``.
+
+    Args:
+        transport: the HTTP seam (:class:`~orga_asgi._upstream.base.Transport`).
+        base_url: the upstream's base URL, without a trailing slash.
+        timeout: seconds for one attempt.
+        deadline: seconds for the whole exchange, retries and both calls included.
+        retries: how many times a call is retried after a 502/503/504 or a safe failure.
+        on_attempt: told about every HTTP attempt; what it raises is logged once (DEBUG)
+            and otherwise ignored.
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        base_url: str,
+        timeout: float,
+        deadline: float,
+        retries: int,
+        on_attempt: AttemptHook | None = None,
+    ) -> None:
+        self._transport = transport
+        self._mint = _Route("client-secrets", "POST", f"{base_url}/v1/realtime/client-secrets")
+        self._ice = _Route("ice-config", "GET", f"{base_url}/v1/realtime/ice-config")
+        self._timeout = timeout
+        self._deadline = deadline
+        self._retries = retries
+        self._on_attempt = on_attempt
+        self._hook_failed = False
+
+    async def issue(self, api_key: Secret) -> ClientSecrets:
+        """Mint a token with ``api_key`` and fetch its ICE servers.
+
+        Raises:
+            UpstreamError: the upstream failed (see the error table); nothing else.
+        """
+        try:
+            give_up_at = time.monotonic() + self._deadline
+            token, ttl = await self._call(
+                self._mint, "Bearer " + api_key.reveal(), give_up_at, parse_token
+            )
+            minted_at = datetime.now(timezone.utc)
+            ice_servers = await self._call(
+                self._ice, "Bearer " + token, give_up_at, parse_ice_servers
+            )
+        except OrgaError:
+            raise
+        except Exception as exc:  # a bug, or a supplied transport breaking its contract
+            logger.error("the upstream exchange failed unexpectedly: %s", _where(exc))
+            raise UpstreamUnavailable(type(exc).__name__) from None
+        expires_at = minted_at + timedelta(seconds=ttl) if ttl is not None else None
+        return ClientSecrets(token, ice_servers, ttl, expires_at)
+
+    async def _call(
+        self, route: _Route, authorization: str, give_up_at: float, read: Callable[[bytes], _T]
+    ) -> _T:
+        resend = 0
+        while True:
+            remaining = give_up_at - time.monotonic()
+            if remaining <= 0:
+                raise UpstreamTimeout("deadline exceeded")
+            started = time.perf_counter()
+            try:
+                reply = await self._transport.request(
+                    route.method, route.url, authorization, min(self._timeout, remaining)
+                )
+            except TransportTimeout:
+                self._report(route, None, started, "timeout", resend)
+                raise UpstreamTimeout(f"{route.call} timed out") from None
+            except InvalidBody as exc:
+                self._report(route, exc.status, started, "invalid_response", resend)
+                raise UpstreamInvalidResponse(f"{route.call}: {exc}") from None
+            except TransportFailure as exc:
+                self._report(route, None, started, exc.kind, resend)
+                if not exc.retryable or resend >= self._retries:
+                    # Our own message (a kind and an exception type): no secret in it.
+                    logger.warning("Orga upstream call failed: %s", exc)
+                    raise UpstreamUnavailable(str(exc)) from None
+            except Exception as exc:  # a supplied transport breaking its contract, or a bug
+                self._report(route, None, started, "transport", resend)
+                logger.error("Orga upstream call failed unexpectedly: %s", _where(exc))
+                raise UpstreamUnavailable(type(exc).__name__) from None
+            else:
+                ended = time.perf_counter()
+                if reply.status not in _RETRY_STATUSES or resend >= self._retries:
+                    try:
+                        result = self._settle(route, reply, read)
+                    except UpstreamError:
+                        failed = "invalid_response" if reply.status < 300 else str(reply.status)
+                        self._report(route, reply.status, started, failed, resend, ended)
+                        raise
+                    self._report(route, reply.status, started, None, resend, ended)
+                    return result
+                self._report(route, reply.status, started, str(reply.status), resend, ended)
+            resend += 1
+            # Full jitter keeps many workers from retrying in lock-step.
+            delay = random.uniform(0, _BACKOFF_BASE * 2**resend)  # noqa: S311
+            if time.monotonic() + delay >= give_up_at:
+                # The upstream kept failing; waiting longer would only miss the deadline.
+                raise UpstreamUnavailable("no time left to retry")
+            await anyio.sleep(delay)
+
+    @staticmethod
+    def _settle(route: _Route, reply: UpstreamReply, read: Callable[[bytes], _T]) -> _T:
+        status = reply.status
+        if status in (401, 403):
+            if route.call == "client-secrets":
+                logger.error("Orga rejected the API key (HTTP %d): check ORGA_API_KEY", status)
+                raise UpstreamAuthFailed(f"client-secrets answered {status}")
+            raise UpstreamInvalidResponse(f"ice-config refused the new token ({status})")
+        if status == 429:
+            raise UpstreamRateLimited(
+                f"{route.call} answered 429", retry_after=_retry_after(reply.retry_after)
+            )
+        if status in _RETRY_STATUSES:
+            raise UpstreamUnavailable(f"{route.call} answered {status} after retries")
+        if not 200 <= status < 300:
+            logger.warning("Orga %s answered HTTP %d", route.call, status)
+            raise UpstreamUnavailable(f"{route.call} answered {status}")
+        check_content_type(reply.content_type, route.call)
+        try:
+            return read(reply.body)
+        except UpstreamError:
+            raise
+        except Exception as exc:  # every 2xx body is a 502, whatever it trips over
+            logger.error("an upstream body could not be read: %s", _where(exc))
+            raise UpstreamInvalidResponse(f"{route.call}: unreadable body") from None
+
+    def _report(
+        self,
+        route: _Route,
+        status: int | None,
+        started: float,
+        error: str | None,
+        resend: int,
+        ended: float | None = None,
+    ) -> None:
+        hook = self._on_attempt
+        if hook is None:
+            return
+        duration = (ended if ended is not None else time.perf_counter()) - started
+        attempt = UpstreamAttempt(
+            route.call, route.method, route.url, status, duration, error, resend
+        )
+        try:
+            hook(attempt)
+        except Exception as exc:  # an observer never breaks a mint
+            if not self._hook_failed:
+                self._hook_failed = True
+                logger.debug("on_attempt raised %s; later failures are not logged", _where(exc))
+
+    async def aclose(self) -> None:
+        """Close the transport (never a client the user supplied)."""
+        await self._transport.aclose()

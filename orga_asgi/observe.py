@@ -1,0 +1,205 @@
+"""What happened, told to whoever listens: the observer seam, and the default audit line.
+
+The endpoint tells its observers four things; it never knows which observers are attached:
+
+* :meth:`Observer.on_request`: a request of the route finished (issued or refused), with an
+  :class:`AuditEvent`;
+* :meth:`Observer.on_upstream_attempt`: one call to Orga finished (``UpstreamAttempt``:
+  route, status or error, duration, retry number);
+* :meth:`Observer.on_store_state`: the shared rate-limit store went down (``False``) or came
+  back (``True``);
+* :meth:`Observer.on_token_issued`: a token was minted (:class:`TokenIssued`, also for
+  :meth:`~orga_asgi.OrgaClientSecrets.issue`).
+
+Observers are called inline, in the request's task: keep them quick (hand slow work to a
+queue). One that raises never breaks a request; its failure is logged once per kind.
+The default observer, :class:`AuditLog`, writes each :class:`AuditEvent` as one logfmt line
+to the ``orga_asgi.audit`` logger (turn it off with ``audit_log=False``); pass more with
+``observers=[...]``. Subclass :class:`Observer` to implement only the methods you need.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from ._log import get_logger
+
+if TYPE_CHECKING:
+    from ._upstream import UpstreamAttempt
+
+__all__ = ["AuditEvent", "AuditLog", "Observer", "TokenIssued", "logfmt", "parse_logfmt"]
+
+VALUE_LIMIT = 200
+"""Characters of one logfmt value kept; longer values (a caller's path) end in ``...``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One finished request of the route, issued or refused.
+
+    Attributes:
+        request_id: the id sent in ``X-Request-ID`` and every error body.
+        method: the HTTP method.
+        path: the request path as the server gave it.
+        status: the HTTP status answered (499: the client left before the answer).
+        outcome: ``issued``, ``preflight``, an error code of the table, or
+            ``client_disconnected``.
+        principal: the id of the authorized caller; ``None`` when refused before
+            ``authorize`` or by it.
+        token_fingerprint: HMAC-SHA256 of the issued token, 16 hex characters, keyed with
+            ``audit_key`` (or a random per-process key); ``None`` when nothing was issued.
+        expires_at: when the issued token expires, when the upstream said.
+        client: the client address as keyed for rate limits (IPv6 on its prefix).
+        origin: the ``Origin`` header, when the caller sent one.
+        latency_ms: time from the first byte of the request to the answer.
+        upstream_attempts: calls made to Orga for this request (retries included).
+    """
+
+    request_id: str
+    method: str
+    path: str
+    status: int
+    principal: str | None
+    outcome: str
+    latency_ms: float
+    client: str | None = None
+    origin: str | None = None
+    upstream_attempts: int = 0
+    token_fingerprint: str | None = None
+    expires_at: datetime | None = None
+
+    def fields(self) -> dict[str, str | None]:
+        """The event as logfmt-ready text, in field order (``None`` where unknown)."""
+        out: dict[str, str | None] = {}
+        for name in _AUDIT_FIELDS:
+            value = getattr(self, name)
+            if value is None or isinstance(value, str):
+                out[name] = value
+            elif isinstance(value, float):
+                out[name] = f"{value:.1f}"
+            elif isinstance(value, datetime):
+                out[name] = value.isoformat().replace("+00:00", "Z")
+            else:
+                out[name] = str(value)
+        return out
+
+
+_AUDIT_FIELDS = tuple(spec.name for spec in fields(AuditEvent))
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssued:
+    """A token was minted.
+
+    Attributes:
+        request_id: the request it was minted for; ``None`` for ``issue()`` outside one.
+        principal: the principal id it was minted for, when there was one.
+        token_fingerprint: as in :class:`AuditEvent`; never the token.
+        expires_at: when it expires, when the upstream said.
+    """
+
+    request_id: str | None
+    principal: str | None
+    token_fingerprint: str
+    expires_at: datetime | None
+
+
+class Observer(Protocol):
+    """Told what happened. Every method is optional when you subclass: the defaults do
+    nothing, and the endpoint skips methods a subclass does not override."""
+
+    def on_request(self, event: AuditEvent) -> None:
+        """A request of the route finished."""
+        return None
+
+    def on_upstream_attempt(self, attempt: UpstreamAttempt) -> None:
+        """One upstream call finished (or failed)."""
+        return None
+
+    def on_store_state(self, available: bool) -> None:
+        """The shared rate-limit store became unavailable (``False``) or available again."""
+        return None
+
+    def on_token_issued(self, event: TokenIssued) -> None:
+        """A token was minted."""
+        return None
+
+
+class AuditLog(Observer):
+    """The default observer: one INFO logfmt line per request on ``orga_asgi.audit``.
+
+    The line is the :class:`AuditEvent` in field order, values quoted where needed (see
+    :func:`logfmt`), so it always parses back into the fields it was written from. It is
+    built only when the logger is enabled for INFO.
+    """
+
+    __slots__ = ("_logger",)
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._logger = logger or get_logger("orga_asgi.audit")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a line would be written (the logger is enabled for INFO)."""
+        return self._logger.isEnabledFor(logging.INFO)
+
+    def on_request(self, event: AuditEvent) -> None:
+        """Write the event's line."""
+        if self._logger.isEnabledFor(logging.INFO):
+            self._logger.info("%s", logfmt(event.fields().items()))
+
+
+# Printable ASCII without space, '"', '=' and '\': safe unquoted. One character class, so
+# matching is linear in the value's length.
+_BARE = re.compile(r"[!#-<>-\[\]-~]+")
+_PAIR = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|[^ ]*)(?: |$)')
+
+
+def _quote(value: str | None) -> str:
+    if value is None:
+        return "-"
+    if len(value) > VALUE_LIMIT:
+        value = value[:VALUE_LIMIT] + "..."
+    if value != "-" and _BARE.fullmatch(value):
+        return value
+    # JSON string syntax, ASCII only: control characters, quotes and non-ASCII are escaped,
+    # so a value can neither end the line nor start a forged field.
+    return json.dumps(value, ensure_ascii=True)
+
+
+def logfmt(pairs: Iterable[tuple[str, str | None]]) -> str:
+    """Render ``key=value`` pairs as one logfmt line.
+
+    Values made only of printable ASCII without space, ``"``, ``=`` and ``\\`` stay bare;
+    any other value is a JSON string (``"..."``, ASCII, escapes included). ``None`` is a bare
+    ``-`` (a value that is ``-`` itself is quoted). Values are cut at :data:`VALUE_LIMIT`
+    characters plus ``...``. Keys must be identifiers (they are ours, never a caller's).
+    """
+    return " ".join(f"{key}={_quote(value)}" for key, value in pairs)
+
+
+def parse_logfmt(line: str) -> dict[str, str | None]:
+    """Parse a line written by :func:`logfmt` back into its fields (bare ``-``: ``None``).
+
+    Raises:
+        ValueError: the line is not one :func:`logfmt` writes.
+    """
+    out: dict[str, str | None] = {}
+    pos = 0
+    while pos < len(line):
+        match = _PAIR.match(line, pos)
+        if match is None or match.end() == pos:
+            raise ValueError(f"not a logfmt pair at offset {pos}")
+        key, raw = match.group(1), match.group(2)
+        if raw.startswith('"'):
+            out[key] = json.loads(raw)
+        else:
+            out[key] = None if raw == "-" else raw
+        pos = match.end()
+    return out

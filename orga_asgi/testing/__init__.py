@@ -1,0 +1,28 @@
+"""A sandbox Orga upstream for tests, load runs and ``orga-asgi dev``.
+
+:class:`FakeOrga` is a plain ASGI app serving the upstream routes of the Orga wire
+contract, with on-demand fault injection and a record of every call it received. Point an
+``httpx.ASGITransport`` (or a real server such as uvicorn) at it, or let
+:func:`sandbox_client` do it. :func:`recording_secrets` collects every key, token and TURN
+credential the fakes hand out, for leak checks.
+
+The pytest fixtures built on these (``fake_orga``, ``fake_orga_client``) are in
+:mod:`orga_asgi.pytest_plugin`, registered with pytest when the package is installed.
+"""
+
+from __future__ import annotations
+
+from ._fake import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, FaultRoute, TokenField
+from ._recording import RecordedCall, recording_secrets
+from ._sandbox import sandbox_client
+
+__all__ = [
+    "FAKE_API_KEY",
+    "FAKE_BASE_URL",
+    "FakeOrga",
+    "FaultRoute",
+    "RecordedCall",
+    "TokenField",
+    "recording_secrets",
+    "sandbox_client",
+]
