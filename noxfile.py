@@ -28,7 +28,7 @@ nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
 nox.options.sessions = [
     "lint", "typecheck", "tests", "plugins", "starlette", "fastapi", "litestar", "quart",
-    "django", "redis", "servers", "reliability", "browser",
+    "django", "redis", "servers", "reliability", "browser", "otel",
 ]  # fmt: skip
 
 
@@ -162,7 +162,7 @@ def _run_tests(
             "import importlib.metadata as m, sys; "
             f"print('MATRIX {show}', m.version({show!r}), 'python', sys.version.split()[0])",
         )
-    runner = ("coverage", "run", "-m") if coverage else ("-m",)
+    runner = ("-m", "coverage", "run", "-m") if coverage else ("-m",)
     session.run(
         "python", *runner, "pytest", "-m", marker, "-p", "no:cacheprovider", *paths,
         *session.posargs, env={"PYTHONDEVMODE": "1"},
@@ -201,7 +201,35 @@ for _name in FRAMEWORKS:
 @nox.parametrize("pytest_asyncio", list(VERSIONS))
 def plugins(session: nox.Session, pytest_asyncio: str) -> None:
     """The pytest plugin's fixtures from users' tests: anyio, pytest-asyncio, TestClient."""
-    _run_tests(session, "tests/plugin", deps=PYTEST_ASYNCIO[pytest_asyncio])
+    _run_tests(
+        session,
+        "tests/plugin",
+        groups=("plugins",),
+        deps=PYTEST_ASYNCIO[pytest_asyncio],
+        show="pytest-asyncio",
+    )
+
+
+# The otel extra's oldest claimed opentelemetry-api and the latest, each with the SDK and the
+# Prometheus exporter of the same release (test-only: the package depends on the API alone).
+OPENTELEMETRY = {
+    "oldest": ("opentelemetry-api==1.27.0", "opentelemetry-sdk==1.27.0",
+               "opentelemetry-exporter-prometheus==0.48b0"),
+    "latest": ("opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-prometheus"),
+}  # fmt: skip
+
+
+@nox.session(python=LATEST_PY, tags=["core"])
+@nox.parametrize("opentelemetry", list(VERSIONS))
+def otel(session: nox.Session, opentelemetry: str) -> None:
+    """OpenTelemetry spans and metrics (SDK in-memory), the Prometheus example and sidecar."""
+    _run_tests(
+        session,
+        "tests/otel",
+        extras="redis,server,otel",
+        deps=OPENTELEMETRY[opentelemetry],
+        show="opentelemetry-api",
+    )
 
 
 @nox.session(python=LATEST_PY, tags=["e2e"])

@@ -1,13 +1,13 @@
 """Memory: RSS growth while N distinct client addresses flood refusals (IPv4, IPv6 /64s).
 
-Each address family gets a fresh kit server as in row (c) (memory:// storage, the
-never-refusing per-minute windows). The harness first checks that the per-IP window is keyed
+Each address family gets a fresh kit server as in row (c) (memory:// storage, never-refusing
+windows, here per hour). The harness first checks that the per-IP window is keyed
 by the ``X-Forwarded-For`` address (wrk plays a trusted proxy on 127.0.0.1), warms up (mints,
 then refusals from addresses the measured phase never uses), reads RSS, then sends exactly N
 refusals (401, no credentials), each from a different address, and reads RSS again. The per-IP
-check runs before ``authorize``, so every address leaves a per-minute window entry, and as the
-phase takes under a minute all N are still inside their window when RSS is read: the
-address-spraying worst case. ``--memory`` adds N minted tokens first (a leak check).
+check runs before ``authorize``, so every address leaves a window entry, and all N are still
+inside their window when RSS is read: the address-spraying worst case. ``--memory`` adds N
+minted tokens first (a leak check).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from _servers import start_app, validate
 from _wrk import errors, wrk
 
 BUDGET_MB = 15.0
+WINDOW = "100000000/hour"
 FAMILIES = {
     # family -> (wrk's WRK_XFF_DISTINCT, two fresh addresses for the keying check)
     "IPv4": ("1", ("192.0.2.1", "192.0.2.2")),
@@ -69,7 +70,10 @@ def _flood(
     ctx: Ctx, family: str, mode: str, probe: tuple[str, str], n: int, minted: bool
 ) -> dict[str, Any]:
     row = Row(f"mem-{mode}", "kit as (c)", "kit:app", kind="kit")
-    server, port = start_app(ctx.procs, row, ctx.up.url, ctx.tmp, ctx.kit_env)
+    # Hour-long never-refusing windows: every address stays in its window however long the
+    # flood takes on a busy box (a per-minute window would start forgetting after 60 s).
+    env = {"KIT_RATE_LIMITS": WINDOW, "KIT_IP_RATE_LIMITS": WINDOW}
+    server, port = start_app(ctx.procs, row, ctx.up.url, ctx.tmp, env)
     try:
         validate(row, port)
         check_per_address(port, probe)

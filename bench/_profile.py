@@ -72,7 +72,8 @@ def area(path: str) -> str:
     for needle, name in _AREAS:
         if needle in path:
             if name is None and needle == "orga_asgi/":
-                return "orga_asgi." + path.rsplit("orga_asgi/", 1)[1].removesuffix(".py")
+                module = path.rsplit("orga_asgi/", 1)[1].removesuffix(".py")
+                return "orga_asgi." + module.replace("/", ".").removesuffix(".__init__")
             if name is None:
                 return path.split("/site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
             return name
@@ -140,7 +141,12 @@ def run_profile(ctx: Ctx, row: Row, native: bool = False) -> list[str]:
     spy = py_spy()
     if spy is None:
         return [f"({row.key}) py-spy not found: pip install py-spy into the bench venv"]
-    server, port = start_app(ctx.procs, row, ctx.up.url, ctx.tmp, ctx.kit_env)
+    if row.redis and ctx.redis is None:
+        return [f"({row.key}) redis-server not installed"]
+    if row.redis and ctx.redis:
+        ctx.redis.cmd("FLUSHALL")
+    redis_url = ctx.redis.url if ctx.redis else None
+    server, port = start_app(ctx.procs, row, ctx.up.url, ctx.tmp, ctx.kit_env, redis_url)
     raw_file = RESULTS / f"profile-{row.key}.txt"
     RESULTS.mkdir(exist_ok=True)
     try:

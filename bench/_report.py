@@ -89,7 +89,7 @@ def latency_table(lat: dict[str, Any]) -> list[str]:
             continue
         out.append(
             f"| ({run.key}) {run.label} | {fmt(r['rps'])} | {ms(r['p50_ms'])} / "
-            f"{ms(r['p99_ms'])} | {r['errors']} | {r['non2xx']} | "
+            f"{ms(r['p99_ms'])} | {r['errors']} | {r['non2xx']:,} | "
             f"{r['statuses'].get('503', 0):,} | {fmt(r['upstream_calls_per_s'])} "
             f"| {fmt(r['cpu_us'])} | {fmt(r['cpu_us'] * r['rps'] / 1e4)} "
             f"| {r['rss_before']:.1f} -> {r['rss_after']:.1f} |"

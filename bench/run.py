@@ -251,7 +251,10 @@ def run_profiles(args: argparse.Namespace, keys: list[str]) -> int:
     with harness(args.seconds, args.warmup, args.kit_limit, any(r.redis for r in rows)) as ctx:
         for row in rows:
             reason = _rows.unavailable(row, have)
-            text = run_profile(ctx, row, args.native) if not reason else [f"({row.key}) {reason}"]
+            try:
+                text = run_profile(ctx, row, args.native) if not reason else [reason]
+            except ROW_ERRORS as exc:
+                text = [f"({row.key}) failed: {str(exc).splitlines()[0][:200]}"]
             print("\n".join(text))
             print(flush=True)
     return 0

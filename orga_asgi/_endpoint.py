@@ -132,9 +132,7 @@ class OrgaClientSecrets:
             observers=events,
         )
         hook = cast("AuthorizeHook", config.authorize)  # never None: EndpointConfig checks
-        hsts = (
-            (b"strict-transport-security", config.hsts.encode("latin-1")) if config.hsts else None
-        )
+        sts = (b"strict-transport-security", config.hsts.encode("latin-1")) if config.hsts else None
         responses = Responses(
             extra=config.extra_headers,
             vary=config.origins.vary_header,

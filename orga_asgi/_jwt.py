@@ -170,9 +170,11 @@ class JWTVerifier:
             logger.debug("JWT refused: %s", type(exc).__name__)
             return None
         sub = decoded.claims.get("sub")
+        if not isinstance(sub, str):
+            return None
         try:
             return Principal(id=sub, claims=decoded.claims)
-        except (TypeError, ValueError):  # no sub, or one no principal id can be (see Principal)
+        except ValueError:  # a sub no principal id can be: empty, too long, control characters
             logger.debug("JWT refused: its sub is not a usable principal id")
             return None
 

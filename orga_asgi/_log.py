@@ -1,6 +1,9 @@
 """The package's loggers: always scrubbed, always stamped with the request id.
 
-Use ``%(request_id)s`` in a format string to show the id; it is ``-`` outside a request.
+:func:`get_logger` is the one way to get a logger inside ``orga_asgi``: ruff's ``TID251``
+bans ``logging.getLogger`` everywhere else in the package, and ``tests/security/
+test_loggers.py`` checks every logger the modules create. Use ``%(request_id)s`` in a
+format string to show the id; it is ``-`` outside a request.
 """
 
 from __future__ import annotations

@@ -163,9 +163,10 @@ class Call:
         if allowed is not None:
             self.cors = origins.cors_headers(allowed)
 
-    async def body(self) -> None:
-        """Bound the body for every method; the hook can still read what was read."""
-        limit = self.route.config.max_body_size
+    async def body(self, limit: int | None = None) -> None:
+        """Bound the body (``max_body_size``, or ``limit``) for every method; what was read
+        is replayed to whoever reads next (the hook)."""
+        limit = self.route.config.max_body_size if limit is None else limit
         if may_have_body(self.found, self.scope, limit):
             self.receive = await read_body(self.receive, limit)
 

@@ -100,7 +100,7 @@ class Responses:
         challenge: the authorize hook's ``WWW-Authenticate`` value for every 401.
     """
 
-    __slots__ = ("_rows", "ok")
+    __slots__ = ("_by_class", "_rows", "ok")
 
     def __init__(
         self,
@@ -114,6 +114,7 @@ class Responses:
         tls = (*base, hsts) if hsts else base
         self.ok = (base, tls)
         self._rows: dict[ErrorInfo, Refusal] = {}
+        self._by_class: dict[type[BaseException], Refusal] = {}
         for info in rows().values():
             own = info.headers
             if info.status == 401 and challenge:
@@ -124,7 +125,11 @@ class Responses:
 
     def refusal(self, exc: BaseException) -> Refusal:
         """The row answering ``exc`` (anything unmapped: ``internal_error``)."""
-        return self._rows[describe(exc)]
+        kind = type(exc)
+        found = self._by_class.get(kind)
+        if found is None:  # once per error class: bounded by the code base
+            found = self._by_class[kind] = self._rows[describe(exc)]
+        return found
 
 
 def limit_headers_of(exc: BaseException) -> Sequence[Header] | None:

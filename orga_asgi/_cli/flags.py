@@ -39,11 +39,15 @@ _HELP = {
     "environment variable)",
     "audit_key": "key of the HMAC that fingerprints issued tokens in audit events (prefer "
     "the environment variable)",
+    "allowed_origins": "an origin (scheme://host[:port]) allowed to call cross-site with "
+    "credentials (CORS); repeat for several. Without any: same-origin only",
+    "rate_limits": "a per-principal window such as 10/minute; repeat for several, all must "
+    "pass; none turns them off",
+    "ip_rate_limits": "a per-client-address window, checked before authorize; repeat for "
+    "several; none turns them off",
 }
-_DEFAULT_SHOWN = {
-    "api_key": "ORGA_API_KEY",
-    "base_url": "ORGA_BASE_URL, else https://api.orga-ai.com",
-}
+_DEFAULT_SHOWN = {"api_key": "the environment variable", "base_url": "https://api.orga-ai.com"}
+_METAVAR = {"int": "N", "float": "SECONDS", "str": "VALUE", "list": "ITEM"}
 _ROLE = re.compile(r":[a-z]+:$")  # sees only our own docstrings, never caller text
 
 
@@ -65,7 +69,8 @@ def _plain(text: str) -> str:
             out.append(part[: role.start()] if role else part)
         else:
             out.append(part.lstrip("~").rsplit(".", 1)[-1] if part.startswith("~") else part)
-    return "".join(out).replace("\\|", "|")
+    # In a shell one types none, not None.
+    return "".join(out).replace("\\|", "|").replace("None", "none")
 
 
 def _descriptions() -> dict[str, str]:
@@ -76,6 +81,13 @@ def _descriptions() -> dict[str, str]:
         if len(cells) == 5:
             found[cells[0].strip().strip("`")] = _plain(cells[4].strip())
     return found
+
+
+def _literal_choices(annotation: str) -> tuple[str, ...] | None:
+    """``('a', 'b')`` from the annotation text ``Literal['a', 'b']``; else ``None``."""
+    if not annotation.startswith("Literal[") or not annotation.endswith("]"):
+        return None
+    return tuple(part.strip().strip("'\"") for part in annotation[8:-1].split(","))
 
 
 def _shown(value: object) -> str:
@@ -105,12 +117,15 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
             "default": None,  # not given: the environment, then the library, decide
             "help": f"{text} (default: {shown}; env {var})".replace("%", "%%"),
         }
+        choices = _literal_choices(str(spec.type))
         if how == "bool":
             options["action"] = argparse.BooleanOptionalAction
-        elif how == "list":
-            options.update(action="append", metavar="ITEM")
+        elif choices:
+            options["choices"] = choices
         else:
-            options["metavar"] = "VALUE"
+            options["metavar"] = _METAVAR.get(how or "", "VALUE")
+            if how == "list":
+                options["action"] = "append"
         names = [flag_name(spec.name)]
         if spec.name in _SINGULAR:
             names.append("--" + spec.name.replace("_", "-"))
@@ -135,8 +150,16 @@ def given_settings(args: argparse.Namespace) -> dict[str, str]:
 
 
 def cli_message(exc: ConfigurationError) -> str:
-    """A configuration error in the terms of the command line: flags, not keywords."""
+    """A configuration error in the terms of the command line: flags, not keywords.
+
+    ``api_key=... to OrgaClientSecrets`` becomes ``--api-key``; ``ORGA_TIMEOUT must be``
+    (a value that did not parse) becomes ``--timeout / ORGA_TIMEOUT must be``.
+    """
     names = sorted((f.name for f in _settings()), key=len, reverse=True)
-    # Our own messages only; alternation of literal words, no nested quantifier.
-    pattern = re.compile(r"\b(" + "|".join(names) + r")\b(?:=\.\.\.)?(?: to OrgaClientSecrets)?")
-    return pattern.sub(lambda match: flag_name(match.group(1)), str(exc))
+    by_var = {_PREFIX + name.upper(): name for name in names}
+    # Our own messages only; alternations of literal words, no nested quantifier.
+    keyword = re.compile(r"\b(" + "|".join(names) + r")\b(?:=\.\.\.)?(?: to OrgaClientSecrets)?")
+    variable = re.compile(r"\b(" + "|".join(by_var) + r") must\b")
+    text = keyword.sub(lambda match: flag_name(match.group(1)), str(exc))
+    text = variable.sub(lambda m: f"{flag_name(by_var[m.group(1)])} / {m.group(1)} must", text)
+    return "--path" + text[4:] if text.startswith("path must") else text

@@ -41,8 +41,12 @@ def _is_factory(target: Any) -> bool:
         returns = inspect.signature(target).return_annotation
     except (TypeError, ValueError):
         return False
-    text = returns if isinstance(returns, str) else getattr(returns, "__name__", "")
-    return "Hook" in text  # `def make(verify) -> AuthorizeHook` in a user's module
+    if returns is inspect.Signature.empty:
+        return False
+    # `def make(verify) -> AuthorizeHook` (or any Callable) in a user's module: a hook
+    # returns a Principal, None or an awaitable of one, never a function.
+    text = returns if isinstance(returns, str) else repr(returns)
+    return "Hook" in text or "Callable" in text
 
 
 def load_hook(spec: str) -> AuthorizeHook:

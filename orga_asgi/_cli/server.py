@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import sys
 from typing import Any
 
@@ -48,6 +49,10 @@ def log_config(level: str) -> dict[str, Any]:
     return config
 
 
+def _parameters(function: Any) -> frozenset[str]:
+    return frozenset(inspect.signature(function).parameters)
+
+
 def run(app: Any, args: argparse.Namespace, **options: Any) -> int:
     """Serve ``app`` (an app, or an import string with ``factory=True``) until stopped."""
     try:
@@ -55,6 +60,10 @@ def run(app: Any, args: argparse.Namespace, **options: Any) -> int:
     except ImportError:
         print("orga-asgi needs uvicorn: pip install 'orga-asgi[server]'", file=sys.stderr)
         return 2
+    if options.get("workers", 1) > 1 and "timeout_worker_healthcheck" in _parameters(uvicorn.run):
+        # Workers import the app before answering; on a busy host 5 s is too short and the
+        # supervisor would kill and restart them while they start.
+        options.setdefault("timeout_worker_healthcheck", 30)
     uvicorn.run(
         app,
         host=args.host,

@@ -14,10 +14,12 @@ Modules, in the order a request meets them:
 
 from __future__ import annotations
 
+from .admission import Admission
 from .clients import ClientKeys
-from .config import StorageTarget, Window, parse_storage, parse_windows, redact_uri
-from .gate import Admission, RateLimitGate
+from .config import Window, parse_windows
+from .gate import RateLimitGate
 from .space import NO_ADDRESS, LimitHeaders, RateLimitExceeded, key_id
+from .storage import StorageTarget, parse_storage, redact_uri
 
 __all__ = [
     "NO_ADDRESS",

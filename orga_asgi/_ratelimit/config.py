@@ -1,42 +1,23 @@
-"""Validation of the rate limit configuration: windows, storage URI, names for the headers.
+"""Validation of the rate limit configuration: windows and the gate's options.
 
 Everything here runs once, at construction, and raises :class:`ConfigurationError` with a
-fix hint. Messages show a storage URI only through :func:`redact_uri`, and text that may
-quote it only through :meth:`StorageTarget.scrub`: a password in it must never reach a log
-line, an exception or a repr.
+fix hint. Window specs are parsed here, in linear time, and only a canonical spec reaches
+``limits`` (:mod:`.backend`).
 """
 
 from __future__ import annotations
 
-import importlib.util
+import inspect
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, unquote
+from dataclasses import dataclass
 
 from orga_asgi._errors import ConfigurationError
 
-from .backend import limit_shape, parse_uri
+from .backend import limit_shape
 
-__all__ = ["StorageTarget", "Window", "parse_storage", "parse_windows", "redact_uri"]
+__all__ = ["Window", "check_options", "parse_windows"]
 
-_SHARED_SCHEMES = {
-    "redis": "redis",
-    "rediss": "rediss",
-    "redis+unix": "redis+unix",
-    "redis+cluster": "redis+cluster",
-    "redis+sentinel": "redis+sentinel",
-    # Valkey speaks the same protocol: redis-py drives it, no second client library needed.
-    "valkey": "redis",
-    "valkeys": "rediss",
-    "valkey+unix": "redis+unix",
-    "valkey+cluster": "redis+cluster",
-    "valkey+sentinel": "redis+sentinel",
-}
-_USAGE = (
-    "use 'memory://' (one process) or a shared store such as 'redis://host:6379/0' "
-    "(also rediss://, redis+cluster://, redis+sentinel://, valkey://)"
-)
 _SPEC_HINT = "write it like '5/minute', '100 per day' or '10/5 minutes'"
 # One limit once whitespace is collapsed to single spaces: "5/minute", "10 per 5 minutes".
 # No two quantifiers can match the same text, so a match is linear in the spec's length
@@ -45,10 +26,8 @@ _SPEC = re.compile(r"([0-9]+) ?(?:/|per) ?(?:([0-9]+) ?)?([A-Za-z]+)", re.IGNORE
 _SEPARATOR = re.compile(r"[,;|]")
 _MAX_AMOUNT = 1_000_000_000
 _MAX_EXPIRY = 366 * 86_400  # a year; Redis and the counters need a sane bound
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
-_HOSTLIKE = re.compile(r"[A-Za-z0-9.:\[\]_-]{1,255}")
-_SHOWN = 200  # characters of a redacted URI shown at most
-_SECRET_PARAM = re.compile(r"pass|secret|token|auth|cred", re.IGNORECASE)
+# No glob characters either: reset() scans Redis with the prefix in a pattern.
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -143,120 +122,43 @@ def _window(piece: str, option: str) -> Window:
     )
 
 
-@dataclass(frozen=True)
-class StorageTarget:
-    """A validated storage URI.
-
-    Attributes:
-        uri: the URI for limits' storage (``async+redis://...``); empty for ``memory://``.
-            Holds the password: never log or repr it.
-        redacted: the URI with user info, query and fragment replaced by ``***``, safe to show.
-        secrets: every form of every credential in the URI (as written, percent-decoded,
-            re-encoded), longest first, for :meth:`scrub`.
-    """
-
-    uri: str
-    redacted: str
-    secrets: tuple[str, ...] = field(default=())
-
-    def __repr__(self) -> str:
-        return f"StorageTarget({self.redacted!r})"
-
-    def scrub(self, text: str, limit: int = 300) -> str:
-        """``text`` with every secret of the URI masked, then cut to ``limit`` characters.
-
-        Masking comes first: a cut through the middle of a password would leave its start
-        unmatched, and shown.
-        """
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text[:limit]
-
-
-def redact_uri(uri: str) -> str:
-    """Return ``uri`` with any user info, query string and fragment replaced by ``***``.
-
-    A password may hold ``/``, ``?``, ``#``, ``@`` or ``:`` unescaped, so nothing that
-    precedes the *last* ``@`` is shown; query and fragment, which may carry a password too,
-    are masked whole, and when a ``?`` or ``#`` comes before that ``@`` (a query holding
-    ``@``, or a password holding ``?``: indistinguishable) nothing past the scheme is shown.
-    Masking comes before any shortening of the result.
-    """
-    scheme, sep, rest = uri.partition("://")
-    if not sep or not _SCHEME.fullmatch(scheme):
-        # Not a URI: shown only if it looks like a bare host[:port].
-        return uri if _HOSTLIKE.fullmatch(uri) else "***"
-    userinfo = ""
-    at = rest.rfind("@")
-    if at >= 0:
-        if 0 <= _query_start(rest) < at:
-            # Either the "@" is in the query (valid: the text after it is query) or the
-            # password holds "?" or "#" (the text after it is the host): nothing can tell.
-            return f"{scheme}://***"
-        userinfo, rest = "***@", rest[at + 1 :]
-    cut = _query_start(rest)
-    cut = cut if cut >= 0 else len(rest)
-    masked = f"{rest[cut]}***" if cut < len(rest) else ""
-    shown = rest[:cut]
-    if len(shown) > _SHOWN:
-        shown = shown[:_SHOWN] + "..."
-    return f"{scheme}://{userinfo}{shown}{masked}"
-
-
-def _query_start(text: str) -> int:
-    """Index of the first ``?`` or ``#`` in ``text``, or -1."""
-    found = [i for i in (text.find("?"), text.find("#")) if i >= 0]
-    return min(found) if found else -1
-
-
-def _secrets(uri: str, password: str) -> tuple[str, ...]:
-    rest = uri.partition("://")[2]
-    found = {password, quote(password, safe=""), unquote(password)}
-    userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
-    if userinfo:
-        found |= {userinfo, userinfo.partition(":")[2], unquote(userinfo.partition(":")[2])}
-    after = rest[rest.rfind("@") + 1 :]
-    query = after.partition("?")[2].partition("#")[0]
-    for name, value in parse_qsl(query, keep_blank_values=False):
-        if _SECRET_PARAM.search(name):
-            found |= {value, quote(value, safe="")}
-    return tuple(sorted((s for s in found if s), key=len, reverse=True))
-
-
-def parse_storage(uri: str) -> StorageTarget:
-    """Validate ``storage_uri`` without any I/O.
-
-    Raises:
-        ConfigurationError: the URI is not a supported store, cannot be parsed, or needs
-            redis-py that is not installed; the message shows only :func:`redact_uri`'s form.
-    """
-    if not isinstance(uri, str):
-        raise ConfigurationError(f"storage_uri must be a string; {_USAGE}")
-    redacted = redact_uri(uri)
-    scheme, sep, rest = uri.partition("://")
-    scheme = scheme.lower().removeprefix("async+")
-    if scheme == "memory":
-        if rest:
-            raise ConfigurationError(f"storage_uri {redacted!r}: write just 'memory://'")
-        return StorageTarget("", "memory://")
-    target = _SHARED_SCHEMES.get(scheme) if sep else None
-    if target is None:
-        raise ConfigurationError(f"storage_uri {redacted!r} is not supported; {_USAGE}")
-    if importlib.util.find_spec("redis") is None:
+def check_options(
+    *,
+    strategy: object,
+    on_storage_error: object,
+    max_in_flight: object,
+    key_prefix: object,
+    on_store_state: object,
+) -> None:
+    """Validate the gate's other options (windows and storage have their own parsers)."""
+    if strategy not in ("moving-window", "sliding-window-counter"):
         raise ConfigurationError(
-            f"storage_uri {redacted!r} needs redis-py; install it with "
-            "pip install 'orga-asgi[redis]'"
+            f"strategy {strategy!r} is not supported; use 'moving-window' (default) or "
+            "'sliding-window-counter' (less memory, approximate)"
         )
-    full = f"async+{target}://{rest}"
-    parsed = parse_uri(full)
-    if parsed is None or (target != "redis+unix" and not parsed.has_locations):
+    if on_storage_error not in ("fallback", "deny", "allow"):
         raise ConfigurationError(
-            f"storage_uri {redacted!r} has no usable host:port; write the port explicitly, "
-            "e.g. 'redis://localhost:6379/0' or 'redis+cluster://h1:6379,h2:6379'"
+            f"on_storage_error {on_storage_error!r} is not supported; use 'fallback' "
+            "(default), 'deny' or 'allow'"
         )
-    if target == "redis+sentinel" and not parsed.path.strip("/"):
+    cap = max_in_flight
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
         raise ConfigurationError(
-            f"storage_uri {redacted!r} names no service; end it with the sentinel service, "
-            "e.g. 'redis+sentinel://h1:26379,h2:26379/mymaster'"
+            "max_in_flight_per_principal must be a positive int, or None to disable it"
         )
-    return StorageTarget(full, redacted, _secrets(uri, parsed.password))
+    if not isinstance(key_prefix, str) or not _KEY_PREFIX.fullmatch(key_prefix):
+        raise ConfigurationError(
+            "key_prefix must be 1-64 characters among letters, digits and '_.:-'"
+        )
+    hook = on_store_state
+    if hook is None:
+        return
+    if not callable(hook):
+        raise ConfigurationError("on_store_state must be a function taking a bool, or None")
+    if inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(
+        getattr(hook, "__call__", None)  # noqa: B004 - async callable objects
+    ):
+        raise ConfigurationError(
+            "on_store_state must be a plain (not async) function: it runs inside the request "
+            "that noticed the change; schedule any I/O from it yourself"
+        )

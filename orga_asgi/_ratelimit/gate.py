@@ -18,26 +18,23 @@ on a refusal, the refusing window.
 
 from __future__ import annotations
 
-import inspect
-import re
 import time
-from collections.abc import Awaitable, Callable, Generator, Sequence
-from math import ceil
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
-from orga_asgi._errors import ConfigurationError, TooManyInFlight
+from orga_asgi._errors import TooManyInFlight
 from orga_asgi._log import get_logger
 
+from .admission import DONE, Admission
 from .clients import ClientKeys
-from .config import parse_storage, parse_windows
-from .space import LimitHeaders, RateLimitExceeded, Space, key_id, local_key
+from .config import check_options, parse_windows
+from .space import LimitHeaders, Space, key_id, local_key
+from .storage import parse_storage
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from .redis_store import SharedStore
 
-__all__ = ["Admission", "RateLimitGate"]
+__all__ = ["RateLimitGate"]
 
 logger = get_logger("orga_asgi.limits")
 
@@ -70,15 +67,6 @@ class RateLimitGate:
         ConfigurationError: on any invalid option, with a hint to fix it.
     """
 
-    client_key: ClientKeys
-    """``client_key(client: str | None) -> str``: the bucket key of a client address.
-
-    IPv6 on its prefix, IPv4 (and IPv4-mapped IPv6) whole, ``None`` the shared no-address
-    bucket; at most 64 characters. Anonymous callers' per-principal limits key on
-    ``"anon:" + client_key(client)``. A callable attribute, not a method: no bound method
-    is made per request.
-    """
-
     def __init__(
         self,
         *,
@@ -94,29 +82,15 @@ class RateLimitGate:
         _reprobe_backoff: tuple[float, float] = (1.0, 30.0),
         _clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if strategy not in ("moving-window", "sliding-window-counter"):
-            raise ConfigurationError(
-                f"strategy {strategy!r} is not supported; use 'moving-window' (default) or "
-                "'sliding-window-counter' (less memory, approximate)"
-            )
-        if on_storage_error not in ("fallback", "deny", "allow"):
-            raise ConfigurationError(
-                f"on_storage_error {on_storage_error!r} is not supported; use 'fallback' "
-                "(default), 'deny' or 'allow'"
-            )
-        cap = max_in_flight_per_principal
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise ConfigurationError(
-                "max_in_flight_per_principal must be a positive int, or None to disable it"
-            )
-        if not isinstance(key_prefix, str) or not re.fullmatch(
-            r"[A-Za-z0-9_.:-]{1,64}", key_prefix
-        ):
-            raise ConfigurationError(
-                "key_prefix must be 1-64 characters among letters, digits and '_.:-'"
-            )
-        _check_hook(on_store_state)
-        self.client_key = ClientKeys(ipv6_prefix_length)
+        check_options(
+            strategy=strategy,
+            on_storage_error=on_storage_error,
+            max_in_flight=max_in_flight_per_principal,
+            key_prefix=key_prefix,
+            on_store_state=on_store_state,
+        )
+        self._client_keys = ClientKeys(ipv6_prefix_length)
+        self._client_cache = self._client_keys.cache
         sliding = strategy == "sliding-window-counter"
         ip = parse_windows(ip_rate_limits, "ip_rate_limits")
         principal = parse_windows(rate_limits, "rate_limits")
@@ -127,7 +101,7 @@ class RateLimitGate:
         self._target = parse_storage(storage_uri)
         self._strategy: Strategy = strategy
         self._on_storage_error: OnStorageError = on_storage_error
-        self._max_in_flight = cap
+        self._max_in_flight = max_in_flight_per_principal
         self._in_flight: dict[str, int] = {}
         self._shared: SharedStore | None = None
         if self._target.uri and (self._ip or self._principal):
@@ -157,6 +131,17 @@ class RateLimitGate:
             f"max_in_flight_per_principal={self._max_in_flight!r})"
         )
 
+    def client_key(self, client: str | None) -> str:
+        """The bucket key of a client address, as the per-address windows count it.
+
+        IPv6 on its prefix (``2001:db8:1:2::/64``), IPv4 and IPv4-mapped IPv6 whole,
+        ``None`` the shared no-address bucket, anything else hashed if odd; at most 64
+        characters, plain in Redis keys. Anonymous callers' per-principal limits key on
+        ``"anon:" + client_key(client)``. A repeat address costs one dict lookup.
+        """
+        key = self._client_cache.get(client)
+        return key if key is not None else self._client_keys(client)
+
     async def check_ip(self, client: str | None) -> LimitHeaders | None:
         """Count one request of a client address against the per-address windows.
 
@@ -172,7 +157,11 @@ class RateLimitGate:
         """
         if self._ip is None:
             return None
-        return await self._check(self._ip, self.client_key(client))
+        key = self._client_cache.get(client)
+        if key is None:
+            key = self._client_keys(client)
+        # Client keys are bounded and plain already: no local_key() or key_id() needed.
+        return await self._ip.check(key, self._shared)
 
     async def check_principal(self, principal_key: str) -> LimitHeaders | None:
         """Count one request of a principal against the per-principal windows.
@@ -188,7 +177,13 @@ class RateLimitGate:
         """
         if self._principal is None:
             return None
-        return await self._check(self._principal, principal_key)
+        if self._shared is not None:
+            key = key_id(principal_key)
+        elif len(principal_key) > 64 or principal_key[:1] == "~":
+            key = local_key(principal_key)  # bounded memory per key
+        else:
+            key = principal_key
+        return await self._principal.check(key, self._shared)
 
     def admit(self, principal_key: str) -> Admission:
         """Admit one request of a principal: ``async with gate.admit(key) as headers``.
@@ -208,36 +203,6 @@ class RateLimitGate:
             RateLimiterUnavailable: the shared store failed and the policy is ``deny``.
         """
         return Admission(self, principal_key)
-
-    async def _check(self, space: Space, ident: str) -> LimitHeaders | None:
-        shared = self._shared
-        best = -1
-        best_remaining = best_reset = 0.0
-        key = local_key(ident) if shared is None else key_id(ident)
-        for index, window in enumerate(space.windows):
-            if shared is None:
-                outcome = space.memory[index].hit(key)
-            else:
-                found = await shared.hit(space.namespace, index, window, key, space.memory[index])
-                if found is None:  # store down, policy "allow": this window is not enforced
-                    continue
-                outcome = found
-            if not outcome.allowed:
-                retry_after = max(1, ceil(outcome.reset))
-                raise RateLimitExceeded(
-                    space.details[index],
-                    retry_after=retry_after,
-                    headers=space.headers(index, 0, retry_after),
-                )
-            if (
-                best < 0
-                or outcome.remaining < best_remaining
-                or (outcome.remaining == best_remaining and outcome.reset > best_reset)
-            ):
-                best, best_remaining, best_reset = index, outcome.remaining, outcome.reset
-        if best < 0:
-            return None
-        return LimitHeaders(space.headers(best, int(best_remaining), best_reset))
 
     def acquire_in_flight(self, principal_key: str) -> None:
         """Count one request of ``principal_key`` as being minted (:meth:`admit` does it).
@@ -280,7 +245,7 @@ class RateLimitGate:
             if space is not None:
                 space.reset()
         if self._shared is None:
-            return _DONE
+            return DONE
         return self._shared.reset()
 
     async def aclose(self) -> None:
@@ -293,62 +258,3 @@ class RateLimitGate:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-class Admission:
-    """The context manager :meth:`RateLimitGate.admit` returns (a plain object: no generator
-    per request)."""
-
-    __slots__ = ("_gate", "_held", "_key")
-
-    def __init__(self, gate: RateLimitGate, key: str) -> None:
-        self._gate = gate
-        self._key = key
-        self._held = False
-
-    async def __aenter__(self) -> LimitHeaders | None:
-        gate = self._gate
-        gate.acquire_in_flight(self._key)
-        try:
-            headers = await gate.check_principal(self._key)
-        except BaseException:  # a refusal, the store's deny, or a cancellation
-            gate.release_in_flight(self._key)
-            raise
-        self._held = True
-        return headers
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._held:
-            self._held = False
-            self._gate.release_in_flight(self._key)
-
-
-class _Done:
-    """An awaitable that is already done; safe to drop without awaiting."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[None, None, None]:
-        yield from ()
-
-
-_DONE = _Done()
-
-
-def _check_hook(hook: object) -> None:
-    if hook is None:
-        return
-    if not callable(hook):
-        raise ConfigurationError("on_store_state must be a function taking a bool, or None")
-    if inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(
-        getattr(hook, "__call__", None)  # noqa: B004 - async callable objects
-    ):
-        raise ConfigurationError(
-            "on_store_state must be a plain (not async) function: it runs inside the request "
-            "that noticed the change; schedule any I/O from it yourself"
-        )

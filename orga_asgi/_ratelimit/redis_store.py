@@ -44,7 +44,8 @@ from .backend import LimitsStorage
 from .memory import MemoryWindow, Outcome, sliding_reset, sliding_wait
 
 if TYPE_CHECKING:
-    from .config import StorageTarget, Window
+    from .config import Window
+    from .storage import StorageTarget
 
 __all__ = ["SharedStore"]
 

@@ -14,12 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha256
 from math import ceil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orga_asgi._errors import RateLimited
 
 from .config import Window
 from .memory import CounterWindow, MemoryWindow, MovingWindow
+
+if TYPE_CHECKING:
+    from .redis_store import SharedStore
 
 __all__ = ["NO_ADDRESS", "LimitHeaders", "RateLimitExceeded", "Space", "key_id", "local_key"]
 
@@ -108,6 +111,40 @@ class Space:
         self.prefixes = tuple(f'"{label}{w.name}";r='.encode("ascii") for w in windows)
         # Operator-facing detail of the 429; never the caller's id or address.
         self.details = tuple(f"{namespace} window {w.spec} exhausted" for w in windows)
+
+    async def check(self, key: str, shared: SharedStore | None) -> LimitHeaders | None:
+        """Count one hit of ``key`` in every window, shortest first, stopping at a refusal.
+
+        Raises:
+            RateLimitExceeded: a window is exhausted.
+            RateLimiterUnavailable: the shared store failed and the policy is ``deny``.
+        """
+        best = -1
+        best_remaining = best_reset = 0.0
+        for index, window in enumerate(self.windows):
+            if shared is None:
+                outcome = self.memory[index].hit(key)
+            else:
+                found = await shared.hit(self.namespace, index, window, key, self.memory[index])
+                if found is None:  # store down, policy "allow": this window is not enforced
+                    continue
+                outcome = found
+            if not outcome.allowed:
+                retry_after = max(1, ceil(outcome.reset))
+                raise RateLimitExceeded(
+                    self.details[index],
+                    retry_after=retry_after,
+                    headers=self.headers(index, 0, retry_after),
+                )
+            if (
+                best < 0
+                or outcome.remaining < best_remaining
+                or (outcome.remaining == best_remaining and outcome.reset > best_reset)
+            ):
+                best, best_remaining, best_reset = index, outcome.remaining, outcome.reset
+        if best < 0:
+            return None
+        return LimitHeaders(self.headers(best, int(best_remaining), best_reset))
 
     def reset(self) -> None:
         """Forget every count of the memory windows."""

@@ -1,17 +1,17 @@
 """Secret patterns over free text, each linear in the length of the text.
 
 Python's ``re`` backtracks, and Python 3.10 has neither atomic groups nor possessive
-quantifiers, so every pattern keeps to three rules:
+quantifiers, so every pattern (in :mod:`.patterns`) keeps to three rules:
 
 1. No repeat is nested in, or adjacent to, another repeat over overlapping characters: a
    failed attempt backtracks over each character once.
 2. A repeat that may scan far either always succeeds there (the match then consumes what it
-   scanned) or starts only where no other attempt of the same pattern scanned. The JWT
-   pattern, the one that was quadratic on ``"eyJ" * n``, starts only where a run of token
-   characters starts and takes the run atomically, ``(?=(?P<x>...))(?P=x)``: a lookahead is
-   never backtracked into.
+   scanned) or is taken atomically, ``(?=(?P<x>...))(?P=x)`` (a lookahead is never
+   backtracked into), so no later attempt scans the same text again. 0.1.0's JWT pattern
+   broke this rule: on ``"eyJ" * n`` every ``eyJ`` rescanned the rest of the text.
 3. Work a regex cannot do in linear time (balancing the brackets of a dict or list value,
-   decoding Basic credentials) is done in Python, on what the regex found, with a bound.
+   decoding Basic credentials) is done in Python, on what the regex found, with a bound;
+   so is the work per match (:data:`MAX_SPANS`).
 
 Each pattern (a "family") scans the text on its own and the masked spans are united, so a
 match of one family never hides what another would find (a key whose bare value swallows
@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import itertools
 import re
 from collections.abc import Callable
 from typing import NamedTuple
+
+from . import patterns as p
 
 __all__ = ["FAMILIES", "MAX_SPANS", "REDACTED", "REDACTED_JWT", "Family", "redact"]
 
@@ -36,60 +39,6 @@ REDACTED = "[REDACTED]"
 REDACTED_JWT = "[REDACTED_JWT]"
 
 Span = tuple[int, int]
-
-# Key spellings: any prefix (`csrftoken`, `client_secret`, `x-api-key`), a plural `s`
-# (`cookies=`, `tokens:`), and `_`/`-` percent-encoded as URLs carry them (`api%5Fkey`).
-_J = r"(?:[_-]|%5f|%2d)?"
-_BARE_KEY = (
-    rf"(?P<k>(?:authorization|cookie|api{_J}key|token|username|credential|passw(?:or)?d"
-    rf"|passphrase|secret|private{_J}key|instructions)s?)"
-)
-_QUOTED_WORDS = (
-    *("authorization", "cookie", "api_key", "api-key", "apikey", "token", "username"),
-    *("credential", "password", "passwd", "passphrase", "secret", "private_key"),
-    *("private-key", "privatekey", "instructions"),
-)
-
-
-def _ends_with_a_word() -> str:
-    # One lookbehind per spelling, grouped by last letter so most keys fail on one check.
-    by_last: dict[str, list[str]] = {}
-    for word in (*_QUOTED_WORDS, *(w + "s" for w in _QUOTED_WORDS)):
-        by_last.setdefault(word[-1], []).append(f"(?<={word})")
-    lasts = "".join(sorted(by_last))
-    branches = "|".join(f"(?<={last})(?:{'|'.join(ws)})" for last, ws in sorted(by_last.items()))
-    return f"(?<=[{lasts}])(?:{branches})"
-
-
-# A quoted key is taken whole and atomically, then must end in a sensitive word: one pass
-# over the key, whatever its length, instead of a lazy scan retried at every character.
-_QUOTED_KEY = rf"""(?P<q>"|'|\\")(?=(?P<k>[a-z0-9_-]*))(?P=k)(?:{_ends_with_a_word()})(?P=q)"""
-# `=` and `:` may come percent-encoded, once or twice (a URL inside a query parameter).
-# Whitespace before a value is taken atomically: no value starts with a space.
-_QUOTED_SEP = r"\s*[:=,](?=(?P<ws>\s*))(?P=ws)"
-_BARE_SEP = r"[ \t]*(?:[=:]|%3d|%3a|%253d|%253a)(?=(?P<ws>[ \t]*))(?P=ws)"
-# A value: quoted three ways (JSON/repr, repr, JSON inside a JSON string), bare, or opening a
-# bracket (the rest is balanced in Python). A bytes repr's `b` stays outside the mask. The
-# first lookahead makes a second pass over scrubbed text a no-op.
-_VALUE = (
-    r"""(?!b?(?:\\?["'])?\[redacted)(?:b(?=["']))?(?P<v>[\[{(]"""
-    r"""|(?:(?:bearer|basic)[ \t]+)?(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'"""
-    r'|\\"[^"\\\n]*(?:\\[^"\n][^"\\\n]*)*\\"'
-    r"""|["']?(?:(?:bearer|basic)[ \t]+)?[^\s"'\\,;&<>(){}\[\]][^\s"',;&<>(){}\[\]]*))"""
-)
-_HEADER = (
-    r"(?:proxy-authorization|authorization|set-cookie|cookie|x-api-key)[ \t]*:"
-    r"(?=(?P<ws>[ \t]*))(?P=ws)(?P<v>(?!\[redacted)\S[^\r\n]*)"
-)
-# `eyJ`, the rest of its run of token characters taken atomically, then two to four more
-# dot-separated segments. When the segments are missing, the second alternative takes the
-# run anyway: later `eyJ`s of a run that is no JWT cannot start one either, and retrying at
-# each of them is what made 0.1.0's pattern quadratic on `"eyJ" * n`.
-_JWT = r"eyj(?=(?P<run>[a-z0-9_-]*))(?P=run)(?:\.[a-z0-9_-]*){2,4}|eyj[a-z0-9_-]*"
-# The value of `Bearer`, unless that is another scheme word (`bearer Bearer x`: take `x`).
-_BEARER = r"bearer[ \t]+(?P<v>(?!\[redacted|(?:bearer|basic)[ \t])[^\s\"'\\,;<>]+)"
-# `://user:password@`: the password may hold `@` and `:` (the last `@` ends it), not `/`.
-_URL_PASSWORD = r"://(?P<v>[^\s/@:]*:[^\s/]+)@"  # noqa: S105 - a pattern, not a password
 
 
 Finder = Callable[[re.Pattern[str], str, str], list[Span]]
@@ -99,13 +48,17 @@ class Family(NamedTuple):
     """One kind of secret: the texts that may hold it, and how to find its spans."""
 
     name: str
-    triggers: tuple[str, ...]  # one of these is in the lowercased text wherever it matches
+    triggers: frozenset[str]  # one of these is in the lowercased text wherever it matches
     pattern: re.Pattern[str]  # over the lowercased text
     find: Finder  # (pattern, lowercased text, original text) -> spans to mask
     jwt: bool = False  # masked as [REDACTED_JWT] rather than [REDACTED]
+    needs: tuple[str, ...] = ()  # for each string, one of its characters is in the text
+    # The pattern for just the key words a text holds (the triggers present), if it has one.
+    specialized: Callable[[frozenset[str]], re.Pattern[str]] | None = None
 
     def spans(self, text: str) -> list[Span]:
-        """The spans of ``text`` this family masks (what :func:`redact` unites)."""
+        """The spans of ``text`` this family masks (what :func:`redact` unites), found with
+        the full pattern: the one to time, since it is never faster than a specialized one."""
         return self.find(self.pattern, _lower(text), text)
 
 
@@ -140,17 +93,14 @@ _DIGITS = frozenset("0123456789")
 def _key_values(pattern: re.Pattern[str], scan: str, text: str) -> list[Span]:
     key, value = pattern.groupindex["k"], pattern.groupindex["v"]
     spans: list[Span] = []
-    done = 0  # the end of the last bracketed value: matches inside it are already masked
     for match in pattern.finditer(scan):
         start, end = match.span(value)
-        if start < done:
-            continue
         first = scan[start]
-        if first in "[{(":
-            end = done = _bracket_end(scan, start)
-        elif scan.startswith(_OPENERS, end):  # `token=cookies={...}`: the value goes on
-            end = done = _bracket_end(scan, end)
-        elif (
+        if first in "\"'" and scan.startswith(first, end):
+            end += 1  # the closing quote, left for the next key to start at
+        elif first == "\\" and scan.startswith('\\"', end):
+            end += 2
+        if (
             first in _DIGITS
             and match.group(key)[-6:] == "tokens"
             and _NUMBER.fullmatch(scan, start, end)
@@ -164,7 +114,6 @@ def _key_values(pattern: re.Pattern[str], scan: str, text: str) -> list[Span]:
 
 _BRACKET_EVENTS = re.compile(r"""[\[\](){}"'\\\n]""")
 _OPEN, _CLOSE = frozenset("[({"), frozenset("])}")
-_OPENERS = ("[", "(", "{")
 _MAX_EVENTS = 4096  # more brackets and quotes than that in one value: mask to the end
 
 
@@ -208,6 +157,20 @@ def _bracket_end(scan: str, start: int) -> int:
     return len(scan)
 
 
+def _structures(pattern: re.Pattern[str], scan: str, text: str) -> list[Span]:
+    spans: list[Span] = []
+    done = 0  # the end of the last structure: keys inside it are masked already
+    for match in pattern.finditer(scan):
+        start = match.start("v")
+        if start < done:
+            continue
+        done = _bracket_end(scan, start)
+        spans.append((start, done))
+        if done == len(scan) or len(spans) == MAX_SPANS:
+            break
+    return _capped(spans, len(scan))
+
+
 def _basic(pattern: re.Pattern[str], scan: str, text: str) -> list[Span]:
     # "Basic" is also an English word: mask only what decodes as Basic credentials do
     # (`user:password`). Base64 is case-sensitive, so decode the original text.
@@ -234,25 +197,48 @@ def _family(
     find: Finder,
     *,
     jwt: bool = False,
+    needs: tuple[str, ...] = (),
 ) -> Family:
-    return Family(name, triggers, re.compile(source), find, jwt)
+    return Family(name, frozenset(triggers), re.compile(source), find, jwt, needs)
 
 
-_KEY_TRIGGERS = (
-    *("authoriz", "cookie", "api_key", "api-key", "apikey", "api%", "token", "username"),
-    *("credential", "passw", "passphrase", "secret", "private", "instructions"),
-)
+def _key_family(
+    name: str, build: Callable[[tuple[p.KeyWord, ...]], str], find: Finder, needs: tuple[str, ...]
+) -> Family:
+    @functools.lru_cache(maxsize=64)
+    def specialized(present: frozenset[str]) -> re.Pattern[str]:
+        words = tuple(word for word in p.KEY_WORDS if not present.isdisjoint(word[0]))
+        return re.compile(build(words))
+
+    triggers = frozenset(t for word in p.KEY_WORDS for t in word[0])
+    return Family(name, triggers, re.compile(build(p.KEY_WORDS)), find, False, needs, specialized)
+
+
 FAMILIES: tuple[Family, ...] = (
     _family("api_key", ("sk_orga_ai_",), r"sk_orga_ai_(?P<v>[a-z0-9_-]+)", _groups("v")),
-    _family("jwt", ("eyj",), _JWT, _jwts, jwt=True),
-    _family("url_password", ("://",), _URL_PASSWORD, _groups("v")),
-    _family("quoted_key", _KEY_TRIGGERS, _QUOTED_KEY + _QUOTED_SEP + _VALUE, _key_values),
-    _family("bare_key", _KEY_TRIGGERS, _BARE_KEY + _BARE_SEP + _VALUE, _key_values),
-    _family("header", ("authorization", "cookie", "x-api-key"), _HEADER, _groups("v")),
-    _family("bearer", ("bearer",), _BEARER, _groups("v")),
+    _family("jwt", ("eyj",), p.JWT, _jwts, jwt=True),
+    _family("url_password", ("://",), p.URL_PASSWORD, _groups("v")),
+    _key_family(
+        "quoted_key", lambda w: p.quoted_key(w) + p.QUOTED_SEP + p.VALUE, _key_values, ("\"'",)
+    ),
+    _key_family("bare_key", lambda w: p.bare_key(w) + p.BARE_SEP + p.VALUE, _key_values, ("=:%",)),
+    _key_family("structure", p.structure, _structures, ("[{(", "=:,%")),
+    _family(
+        "header",
+        ("authorization", "cookie", "x-api-key"),
+        p.HEADER,
+        _groups("v"),
+        needs=(":",),
+    ),
+    _family("bearer", ("bearer",), p.BEARER, _groups("v")),
     _family("basic", ("basic",), r"basic[ \t]+(?P<v>[a-z0-9+/]+=*)", _basic),
 )
 _TRIGGERS = tuple(dict.fromkeys(t for family in FAMILIES for t in family.triggers))
+
+
+@functools.lru_cache(maxsize=128)
+def _gate(present: frozenset[str]) -> re.Pattern[str]:
+    return re.compile(p.gate(present))
 
 
 def _lower(text: str) -> str:
@@ -274,15 +260,18 @@ def redact(text: str) -> str:
             break
     else:
         return text
+    present = frozenset(trigger for trigger in _TRIGGERS if trigger in lowered)
+    if _gate(present).search(lowered) is None:  # trigger words, but nothing a secret starts
+        return text
     spans: list[tuple[int, ...]] = []
     found = 0
     for family in FAMILIES:
-        for trigger in family.triggers:
-            if trigger in lowered:
-                break
-        else:
+        if family.triggers.isdisjoint(present):
             continue
-        more = family.find(family.pattern, lowered, text)
+        if not all(any(c in lowered for c in chars) for chars in family.needs):
+            continue
+        pattern = family.pattern if family.specialized is None else family.specialized(present)
+        more = family.find(pattern, lowered, text)
         if more:
             found += 1
             # JWT spans are the 3-tuples: they read [REDACTED_JWT] unless merged with others.

@@ -11,6 +11,7 @@ __all__ = ["is_sensitive_key", "mask_sensitive", "redact_args", "redact_value", 
 
 _MAX_DEPTH = 16  # deeper (or cyclic) structures are judged by their repr
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_SIZED = (str, bytes, bytearray, list, tuple, dict, set, frozenset)
 # Keys are compared lowercased with `-` as `_`; a suffix match covers `set_cookie`,
 # `x_api_key`, `ephemeral_token`, `ephemeraltoken`, `client_secret`, `turn_username`...
 # and each has its plural (`cookies`, `tokens`, `secrets`): a mapping of cookies is a secret
@@ -33,10 +34,11 @@ def is_sensitive_key(key: object) -> bool:
 def mask_sensitive(key: object, value: object) -> object:
     """The value of sensitive ``key``: masked, whatever its type.
 
-    ``None`` and empty values hide nothing, and keep "the token was missing" visible in logs;
+    ``None`` and empty values (``""``, ``{}``, ``[]``) hide nothing, and keep "the token was
+    missing" visible in logs;
     numbers under a ``*tokens`` key are usage counts (``max_tokens``, ``total_tokens``).
     """
-    if value is None or (isinstance(value, (str, bytes, bytearray)) and not value):
+    if value is None or (isinstance(value, _SIZED) and not value):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool) and _counts(key):
         return value

@@ -1,8 +1,8 @@
 """The upstream side: the exchange with Orga, the HTTP seam under it, the process-wide cap.
 
 - :mod:`.exchange`: :class:`Exchange` runs ``client-secrets`` then ``ice-config`` with
-  retries and one deadline, reports each attempt (:class:`UpstreamAttempt`) and raises only
-  ``OrgaError``\\ s.
+  retries and one deadline, and raises only ``OrgaError``\\ s; :mod:`.attempts` reports
+  each HTTP attempt to its observer (:class:`UpstreamAttempt`).
 - :mod:`.replies`: validates what came back into :class:`ClientSecrets`.
 - :mod:`.base`: :class:`Transport`, THE seam to an HTTP client; :mod:`._aiohttp` (the
   default) and :mod:`._httpx` (a supplied ``httpx.AsyncClient``) implement it, and
@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from .attempts import AttemptHook, UpstreamAttempt, UpstreamCall
 from .base import (
     MAX_UPSTREAM_BODY,
     BodyTooLarge,
@@ -22,7 +23,7 @@ from .base import (
     UndecodableBody,
     UpstreamReply,
 )
-from .exchange import AttemptHook, Exchange, UpstreamAttempt, UpstreamCall
+from .exchange import Exchange
 from .replies import ClientSecrets, parse_ice_servers, parse_token
 from .slots import UpstreamSlots
 from .transports import AiohttpTransport, HttpxTransport, default_transport

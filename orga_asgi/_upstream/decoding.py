@@ -20,17 +20,21 @@ __all__ = ["ACCEPT_ENCODING", "BodyReader", "read_body"]
 ACCEPT_ENCODING = "gzip, deflate"
 _ALIASES = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
 _MAX_CODINGS = 2  # "gzip" or "deflate", possibly stacked once; more is no real server
+# Concatenated gzip members are legal but one is the rule: thousands of empty 20-byte members
+# in a capped body would each cost a new zlib stream (~0.3 s of event loop for 256 KiB).
+_MAX_MEMBERS = 32
 
 
 class _Inflater:
     """One gzip or deflate layer; its output never exceeds ``limit`` bytes in total."""
 
-    __slots__ = ("_coding", "_head", "_limit", "_obj", "_produced")
+    __slots__ = ("_coding", "_head", "_limit", "_members", "_obj", "_produced")
 
     def __init__(self, coding: str, limit: int) -> None:
         self._coding = coding
         self._limit = limit
         self._produced = 0
+        self._members = 1
         self._head = b""  # deflate: the first bytes, until the zlib header can be told apart
         self._obj: zlib._Decompress | None = (
             zlib.decompressobj(16 + zlib.MAX_WBITS) if coding == "gzip" else None
@@ -51,6 +55,9 @@ class _Inflater:
                 if obj.eof:
                     if self._coding != "gzip":
                         raise UndecodableBody("data after the end of the deflate stream")
+                    self._members += 1
+                    if self._members > _MAX_MEMBERS:
+                        raise UndecodableBody("too many gzip members")
                     obj = self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)  # next member
                 # One byte more than the budget: producing it proves the body is too large,
                 # and zlib never inflates past it (the rest waits in unconsumed_tail).

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import random
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Literal, NamedTuple, TypeVar
+from typing import TypeVar
 
 import anyio
 
@@ -32,51 +30,17 @@ from orga_asgi._errors import (
 from orga_asgi._log import get_logger
 from orga_asgi._principal import Secret
 
+from .attempts import AttemptHook, Reporter, Route, where
 from .base import InvalidBody, Transport, TransportFailure, TransportTimeout, UpstreamReply
 from .replies import ClientSecrets, check_content_type, parse_ice_servers, parse_token
 
-__all__ = ["AttemptHook", "Exchange", "UpstreamAttempt", "UpstreamCall"]
+__all__ = ["Exchange"]
 
 logger = get_logger("orga_asgi.exchange")
 
-UpstreamCall = Literal["client-secrets", "ice-config"]
 _T = TypeVar("_T")
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _BACKOFF_BASE = 0.1  # seconds; doubled per attempt, with full jitter
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamAttempt:
-    """One HTTP attempt against the upstream, as told to ``on_attempt``.
-
-    Attributes:
-        call: ``"client-secrets"`` or ``"ice-config"``.
-        method: ``"POST"`` or ``"GET"``.
-        url: the URL called (it never carries a secret).
-        status: the HTTP status, or ``None`` when no reply came.
-        duration: seconds the attempt took, body included.
-        error_type: ``None`` on success; else ``"timeout"``, ``"connect"``,
-            ``"disconnected"``, ``"protocol"``, ``"transport"``, ``"invalid_response"``
-            (a 2xx the contract refuses) or the status as a string (``"503"``).
-        resend_count: 0 for the first try of a call, 1 for its first retry, ...
-    """
-
-    call: UpstreamCall
-    method: str
-    url: str
-    status: int | None
-    duration: float
-    error_type: str | None
-    resend_count: int
-
-
-AttemptHook = Callable[[UpstreamAttempt], None]
-
-
-class _Route(NamedTuple):
-    call: UpstreamCall
-    method: str
-    url: str
 
 
 def _retry_after(value: str | None) -> int | None:
@@ -96,13 +60,6 @@ def _retry_after(value: str | None) -> int | None:
             return None
         seconds = int((when - datetime.now(timezone.utc)).total_seconds() + 0.999)
     return min(max(seconds, 1), 3600)
-
-
-def _where(exc: BaseException) -> str:
-    # Type and innermost frame only: an exception's text may quote what the upstream sent.
-    frames = traceback.extract_tb(exc.__traceback__)
-    place = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-    return type(exc).__name__ + place
 
 
 class Exchange:
@@ -129,13 +86,12 @@ class Exchange:
         on_attempt: AttemptHook | None = None,
     ) -> None:
         self._transport = transport
-        self._mint = _Route("client-secrets", "POST", f"{base_url}/v1/realtime/client-secrets")
-        self._ice = _Route("ice-config", "GET", f"{base_url}/v1/realtime/ice-config")
+        self._mint = Route("client-secrets", "POST", f"{base_url}/v1/realtime/client-secrets")
+        self._ice = Route("ice-config", "GET", f"{base_url}/v1/realtime/ice-config")
         self._timeout = timeout
         self._deadline = deadline
         self._retries = retries
-        self._on_attempt = on_attempt
-        self._hook_failed = False
+        self._report = Reporter(on_attempt).report
 
     async def issue(self, api_key: Secret) -> ClientSecrets:
         """Mint a token with ``api_key`` and fetch its ICE servers.
@@ -155,13 +111,13 @@ class Exchange:
         except OrgaError:
             raise
         except Exception as exc:  # a bug, or a supplied transport breaking its contract
-            logger.error("the upstream exchange failed unexpectedly: %s", _where(exc))
+            logger.error("the upstream exchange failed unexpectedly: %s", where(exc))
             raise UpstreamUnavailable(type(exc).__name__) from None
         expires_at = minted_at + timedelta(seconds=ttl) if ttl is not None else None
         return ClientSecrets(token, ice_servers, ttl, expires_at)
 
     async def _call(
-        self, route: _Route, authorization: str, give_up_at: float, read: Callable[[bytes], _T]
+        self, route: Route, authorization: str, give_up_at: float, read: Callable[[bytes], _T]
     ) -> _T:
         resend = 0
         while True:
@@ -187,7 +143,7 @@ class Exchange:
                     raise UpstreamUnavailable(str(exc)) from None
             except Exception as exc:  # a supplied transport breaking its contract, or a bug
                 self._report(route, None, started, "transport", resend)
-                logger.error("Orga upstream call failed unexpectedly: %s", _where(exc))
+                logger.error("Orga upstream call failed unexpectedly: %s", where(exc))
                 raise UpstreamUnavailable(type(exc).__name__) from None
             else:
                 ended = time.perf_counter()
@@ -210,7 +166,7 @@ class Exchange:
             await anyio.sleep(delay)
 
     @staticmethod
-    def _settle(route: _Route, reply: UpstreamReply, read: Callable[[bytes], _T]) -> _T:
+    def _settle(route: Route, reply: UpstreamReply, read: Callable[[bytes], _T]) -> _T:
         status = reply.status
         if status in (401, 403):
             if route.call == "client-secrets":
@@ -232,31 +188,8 @@ class Exchange:
         except UpstreamError:
             raise
         except Exception as exc:  # every 2xx body is a 502, whatever it trips over
-            logger.error("an upstream body could not be read: %s", _where(exc))
+            logger.error("an upstream body could not be read: %s", where(exc))
             raise UpstreamInvalidResponse(f"{route.call}: unreadable body") from None
-
-    def _report(
-        self,
-        route: _Route,
-        status: int | None,
-        started: float,
-        error: str | None,
-        resend: int,
-        ended: float | None = None,
-    ) -> None:
-        hook = self._on_attempt
-        if hook is None:
-            return
-        duration = (ended if ended is not None else time.perf_counter()) - started
-        attempt = UpstreamAttempt(
-            route.call, route.method, route.url, status, duration, error, resend
-        )
-        try:
-            hook(attempt)
-        except Exception as exc:  # an observer never breaks a mint
-            if not self._hook_failed:
-                self._hook_failed = True
-                logger.debug("on_attempt raised %s; later failures are not logged", _where(exc))
 
     async def aclose(self) -> None:
         """Close the transport (never a client the user supplied)."""

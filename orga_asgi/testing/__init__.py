@@ -12,7 +12,9 @@ The pytest fixtures built on these (``fake_orga``, ``fake_orga_client``) are in
 
 from __future__ import annotations
 
-from ._fake import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, FaultRoute, TokenField
+from ._fake import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga
+from ._fake import FaultRoute as FaultRoute  # type aliases of the signatures, as in 0.1.0
+from ._fake import TokenField as TokenField
 from ._recording import RecordedCall, recording_secrets
 from ._sandbox import sandbox_client
 
@@ -20,9 +22,7 @@ __all__ = [
     "FAKE_API_KEY",
     "FAKE_BASE_URL",
     "FakeOrga",
-    "FaultRoute",
     "RecordedCall",
-    "TokenField",
     "recording_secrets",
     "sandbox_client",
 ]

@@ -14,7 +14,7 @@ import pytest
 
 import orga_asgi
 from orga_asgi.cli import _parser, build_dev_app, build_serve_app, main
-from tests._support import caller, free_port
+from tests._support import caller, free_port, require_module
 
 pytestmark = pytest.mark.anyio
 ROUTE = "/api/orga-client-secrets"
@@ -32,6 +32,15 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def serve(*argv: str) -> object:
     return build_serve_app(_parser().parse_args(["serve", "--authorize", HOOK, *argv]))
+
+
+def refused(*argv: str) -> int:
+    """``main(argv)`` expected to refuse before serving. Should it serve after all, binding a
+    documentation address (never local) makes uvicorn exit at once instead of blocking."""
+    try:
+        return main([*argv, "--host", "192.0.2.1"])
+    except SystemExit as exc:
+        pytest.fail(f"orga-asgi tried to serve: {exc}")
 
 
 async def test_dev_app_mints_for_loopback_callers_only() -> None:
@@ -150,7 +159,7 @@ def test_log_level_choices() -> None:
 
 
 def test_serve_without_a_key_speaks_of_flags(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--authorize", HOOK]) == 2
+    assert refused("serve", "--authorize", HOOK) == 2
     err = capsys.readouterr().err
     assert "--api-key" in err
     assert "ORGA_API_KEY" in err
@@ -165,13 +174,16 @@ def test_serve_without_a_key_speaks_of_flags(capsys: pytest.CaptureFixture[str])
         (["--allowed-origin", "*"], "--allowed-origin"),
         (["--base-url", "ftp://x"], "--base-url"),
         (["--timeout", "-1"], "--timeout"),
+        (["--timeout", "soon"], "--timeout / ORGA_TIMEOUT must be a number"),
+        (["--max-body-size", "1k"], "--max-body-size / ORGA_MAX_BODY_SIZE"),
+        (["--path", "api"], "--path must be an absolute route path"),
     ],
 )
 def test_configuration_errors_name_the_flag(
     argv: list[str], flag: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ORGA_API_KEY", KEY)
-    assert main(["serve", "--authorize", HOOK, *argv]) == 2
+    assert refused("serve", "--authorize", HOOK, *argv) == 2
     err = capsys.readouterr().err
     assert flag in err
     assert KEY not in err
@@ -196,7 +208,7 @@ def test_serve_with_a_bad_hook_exits_2(
     spec: str, hint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("ORGA_API_KEY", KEY)
-    assert main(["serve", "--authorize", spec]) == 2
+    assert refused("serve", "--authorize", spec) == 2
     err = capsys.readouterr().err
     assert "--authorize" in err
     assert hint in err
@@ -218,7 +230,7 @@ def test_a_factory_in_a_users_module_is_named(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ORGA_API_KEY", KEY)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
-    assert main(["serve", "--authorize", "cli_user_hooks:make"]) == 2
+    assert refused("serve", "--authorize", "cli_user_hooks:make") == 2
     assert "hook factory" in capsys.readouterr().err
     app = serve()  # the current directory became importable for the first one
     assert app is not None
@@ -228,7 +240,7 @@ def test_a_factory_in_a_users_module_is_named(
         ).endpoint.config.authorize.__name__
         == "hook"
     )
-    assert main(["serve", "--authorize", "cli_user_broken:x"]) == 2
+    assert refused("serve", "--authorize", "cli_user_broken:x") == 2
     err = capsys.readouterr().err
     assert "ValueError" in err
     assert "sk_orga_ai_leaked" not in err
@@ -238,11 +250,11 @@ def test_jwt_needs_its_three_flags(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("ORGA_API_KEY", KEY)
-    assert main(["serve", "--authorize", "jwt", "--jwks-url", "https://idp.example/jwks"]) == 2
+    assert refused("serve", "--authorize", "jwt", "--jwks-url", "https://idp.example/jwks") == 2
     assert "--audience, --issuer" in capsys.readouterr().err
-    assert main(["serve", "--authorize", HOOK, "--issuer", "https://idp.example"]) == 2
+    assert refused("serve", "--authorize", HOOK, "--issuer", "https://idp.example") == 2
     assert "only go with --authorize jwt" in capsys.readouterr().err
-    pytest.importorskip("joserfc")
+    require_module("joserfc", "pip install 'orga-asgi[jwt]'")
     args = _parser().parse_args(
         ["serve", "--authorize", "jwt", "--jwks-url", "https://idp.example/jwks",
          "--audience", "orga", "--issuer", "https://idp.example"]
@@ -255,7 +267,7 @@ def test_workers_need_a_shared_store(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("ORGA_API_KEY", KEY)
-    assert main(["serve", "--authorize", HOOK, "--workers", "3"]) == 2
+    assert refused("serve", "--authorize", HOOK, "--workers", "3") == 2
     err = capsys.readouterr().err
     assert "--storage-uri" in err
     assert "3 times every rate limit" in err

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from orga_asgi import ConfigurationError, Principal, Secret
+from orga_asgi import ConfigurationError, Principal, Secret, UpstreamAuthFailed
 from orga_asgi.keys import KeyProvider, StaticKey, validate_key
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
 from tests._support import caller, make_endpoint
@@ -51,8 +51,10 @@ async def test_the_key_is_resolved_per_mint_for_the_principal() -> None:
         f"Bearer {OTHER_KEY}",
     ]
     assert keys.invalidated == 1  # told that its key was refused
-    await endpoint.issue()
+    with pytest.raises(UpstreamAuthFailed):
+        await endpoint.issue()  # no principal: the provider is asked for None
     assert keys.asked[-1] is None
+    await endpoint.aclose()
 
 
 class Failing:

@@ -6,13 +6,18 @@ an anonymous caller's per-principal limits key on its address, not on one shared
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orga_asgi._errors import ConfigurationError, TooManyInFlight
-from orga_asgi._ratelimit import RateLimitExceeded, RateLimitGate, key_id
+from orga_asgi._ratelimit import ClientKeys, RateLimitExceeded, RateLimitGate, key_id
+
+NAT64 = ipaddress.IPv6Address("64:ff9b::")
 
 pytestmark = pytest.mark.anyio
 
@@ -69,15 +74,17 @@ def test_prefix_length_is_validated(value: object) -> None:
         ("::ffff:cb00:7107", "203.0.113.7"),
         ("64:ff9b::203.0.113.7", "203.0.113.7"),  # the well-known NAT64 prefix
         ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
-        ("2001:0DB8:0001:0002::", "2001:db8:1:2::/64"),  # one canonical form
-        ("fe80::1%eth0", "fe80::/64"),  # the zone id is dropped
-        ("fe80::1%25\u00e9th0", "fe80::/64"),
-        ("[2001:db8::1]", "2001:db8::/64"),
-        ("::1", "::/64"),
-        ("::203.0.113.7", "::/64"),  # deprecated IPv4-compatible: plain IPv6
+        ("2001:DB8:1:2::", "2001:db8:1:2::/64"),  # one form for every spelling
+        ("fe80::1%eth0", "fe80:0:0:0::/64"),  # the zone id is dropped
+        ("fe80::1%25\u00e9th0", "fe80:0:0:0::/64"),
+        ("[2001:db8::1]", "2001:db8:0:0::/64"),
+        ("::1", "0:0:0:0::/64"),
+        ("::203.0.113.7", "0:0:0:0::/64"),  # IPv4-compatible: plain IPv6
         (None, "-"),
         ("", "-"),
-        ("testclient", "testclient"),  # not an address: its own bucket
+        ("testclient", "name:testclient"),  # not an address: its own bucket
+        ("-", "name:-"),  # not the no-address bucket
+        ("2001:db8:1:2::/64", "name:2001:db8:1:2::/64"),  # not the bucket of that /64
     ],
 )
 def test_client_keys(client: str | None, key: str) -> None:
@@ -100,7 +107,7 @@ def test_client_keys(client: str | None, key: str) -> None:
 def test_odd_clients_get_bounded_keys_of_their_own(client: str) -> None:
     g = gate()
     key = g.client_key(client)
-    assert key == key_id(client)
+    assert key == key_id("name:" + client)
     assert len(key) <= 64
     assert key.isascii()
     assert key not in {g.client_key("1.2.3.4"), g.client_key(None)}
@@ -116,12 +123,12 @@ def test_keys_are_computed_once_per_address_text() -> None:
 
 def test_remembered_keys_are_bounded() -> None:
     g = gate()
-    for n in range(50_000):
+    for n in range(10_000):
         g.client_key(f"2001:db8:{n >> 16:x}:{n & 0xFFFF:x}::1")
         g.client_key(f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}")
-    assert len(g.client_key._cache) <= 4096
+    assert len(g._client_cache) <= 4096
     g.client_key("y" * 1000)
-    assert "y" * 1000 not in g.client_key._cache  # long texts are not remembered
+    assert "y" * 1000 not in g._client_cache  # long texts are not remembered
 
 
 def footprint(window: object) -> int:
@@ -133,13 +140,14 @@ def footprint(window: object) -> int:
 
 
 def test_a_flood_of_distinct_64s_costs_no_more_than_one_of_ipv4() -> None:
-    # 100,000 distinct hosts, each once: the IPv6 /64 keys cost about what IPv4 keys do.
+    # Distinct hosts, each once: the IPv6 /64 keys cost about what IPv4 keys do (the
+    # benchmark floods 100,000; the ratio is the same at 30,000).
     sizes = {}
     for family in ("v4", "v6"):
         g = gate(ip_rate_limits=("1/second",), _clock=lambda: 1000.0)
 
         async def flood(g: RateLimitGate = g, family: str = family) -> None:
-            for n in range(100_000):
+            for n in range(30_000):
                 a, b = n >> 8 & 255, n & 255
                 if family == "v4":
                     await g.check_ip(f"10.{n >> 16 & 255}.{a}.{b}")
@@ -148,8 +156,8 @@ def test_a_flood_of_distinct_64s_costs_no_more_than_one_of_ipv4() -> None:
 
         anyio.run(flood)
         window = g._ip.memory[0]  # type: ignore[union-attr]
-        assert len(window) == 100_000
-        sizes[family] = footprint(window) + sys.getsizeof(g.client_key._cache)
+        assert len(window) == 30_000
+        sizes[family] = footprint(window) + sys.getsizeof(g._client_cache)
     assert sizes["v6"] < sizes["v4"] * 1.35, sizes
 
 
@@ -193,3 +201,18 @@ def test_anonymous_keys_stay_plain_in_redis_keys() -> None:
     odd = "anon:" + g.client_key("x" * 500)
     assert len(odd) <= 64  # the odd client was hashed already: bounded in memory too
     assert len(key_id(odd)) <= 64
+
+
+@given(
+    number=st.integers(min_value=0, max_value=2**128 - 1),
+    length=st.integers(min_value=1, max_value=128),
+)
+def test_ipv6_keys_are_the_prefix_as_a_valid_cidr(number: int, length: int) -> None:
+    address = ipaddress.IPv6Address(number)
+    key = ClientKeys(length)(address.exploded.upper())
+    if address.ipv4_mapped is not None or number >> 32 == int(NAT64) >> 32:
+        return  # keyed on the IPv4 address: tested above
+    expected = ipaddress.ip_network(f"{address}/{length}", strict=False)
+    assert ipaddress.ip_network(key if length < 128 else key + "/128") == expected
+    assert key == ClientKeys(length)(str(address))  # every spelling, one key
+    assert len(key) <= 64

@@ -49,7 +49,7 @@ def test_workers_share_one_limit_through_redis(
     with uvicorn_server(FakeOrga()) as upstream:
         env["ORGA_BASE_URL"] = upstream
         with (
-            cli(*argv, env=env, cwd=tmp_path) as server,
+            cli(*argv, env=env, cwd=tmp_path, start_timeout=90) as server,
             httpx.Client(timeout=30, limits=limits, headers=headers) as client,
         ):
             statuses = [client.get(server.url + ROUTE).status_code for _ in range(8)]

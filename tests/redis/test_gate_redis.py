@@ -140,7 +140,7 @@ async def test_keys_are_namespaced_and_safe(redis_url: str, key_prefix: str) -> 
     assert all(safe.fullmatch(key) for key in keys), keys
     assert len(keys) == 2 + len(odd)
     assert f"{key_prefix}:LIMITER/ip/10.0.0.1/5/1/minute" in keys
-    assert f"{key_prefix}:LIMITER/ip/2001:db8::/64/5/1/minute" in keys  # keyed on its /64
+    assert f"{key_prefix}:LIMITER/ip/2001:db8:0:0::/64/5/1/minute" in keys  # keyed on its /64
     assert f"{key_prefix}:LIMITER/p/10.0.0.1/5/1/minute" in keys
 
 

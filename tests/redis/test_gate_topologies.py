@@ -66,6 +66,9 @@ async def exercise(url: str, prefix: str, strategy: str) -> list[str]:
                 results.append("ok")
             except RateLimitExceeded:
                 results.append("limited")
+        await gate.reset()  # scans every node for this gate's keys and deletes them
+        await gate.check_principal("alice")
+        results.append("ok after reset")
     finally:
         await gate.aclose()
     return results
@@ -73,9 +76,19 @@ async def exercise(url: str, prefix: str, strategy: str) -> list[str]:
 
 @pytest.mark.parametrize("strategy", ["moving-window", "sliding-window-counter"])
 async def test_through_sentinel(sentinel_url: str, key_prefix: str, strategy: str) -> None:
-    assert await exercise(sentinel_url, key_prefix, strategy) == ["ok", "ok", "limited"]
+    assert await exercise(sentinel_url, key_prefix, strategy) == [
+        "ok",
+        "ok",
+        "limited",
+        "ok after reset",
+    ]
 
 
 @pytest.mark.parametrize("strategy", ["moving-window", "sliding-window-counter"])
 async def test_on_a_cluster(cluster_url: str, key_prefix: str, strategy: str) -> None:
-    assert await exercise(cluster_url, key_prefix, strategy) == ["ok", "ok", "limited"]
+    assert await exercise(cluster_url, key_prefix, strategy) == [
+        "ok",
+        "ok",
+        "limited",
+        "ok after reset",
+    ]

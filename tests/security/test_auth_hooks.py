@@ -17,8 +17,9 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 
 from orga_asgi import ConfigurationError, Forbidden, Principal
+from orga_asgi import _principal as orga_principal
 from orga_asgi._principal import as_async_hook
-from orga_asgi.auth import AuthorizeHook, any_of, bearer, cookie, scope_user
+from orga_asgi.auth import AuthHook, AuthorizeHook, any_of, bearer, cookie, scope_user
 from orga_asgi.testing import FakeOrga
 from tests._support import caller, make_endpoint
 
@@ -389,7 +390,7 @@ async def test_exception_message_is_scrubbed_for_the_caller_too(fake: FakeOrga) 
 
     async def app_hook(request: Any) -> Principal | None:
         try:
-            return await hook(request)  # type: ignore[no-any-return, misc]
+            return await hook(request)
         except RuntimeError as exc:
             caught.append(exc)
             raise Forbidden from None
@@ -404,3 +405,91 @@ async def test_exception_message_is_scrubbed_for_the_caller_too(fake: FakeOrga) 
     assert exc.__cause__ is not None
     assert OPAQUE not in repr(exc.__cause__)
     assert "[REDACTED]" in str(exc)
+
+
+# AuthHook: the challenge and the resources a hook holds ---------------------------------
+
+
+def test_every_ready_hook_is_an_auth_hook() -> None:
+    rec = Recorder(TOKEN)
+    hooks = {
+        "bearer": bearer(rec.sync),
+        "cookie": cookie("session", rec.sync),
+        "scope_user": scope_user(),
+        "any_of": any_of(cookie("session", rec.sync), bearer(rec.sync)),
+    }
+    assert all(isinstance(h, AuthHook) for h in hooks.values())
+    assert {name: h.www_authenticate for name, h in hooks.items()} == {
+        "bearer": "Bearer",
+        "cookie": None,
+        "scope_user": None,
+        "any_of": "Bearer",  # the first member's challenge
+    }
+    assert any_of(cookie("session", rec.sync)).www_authenticate is None
+    assert AuthHook is orga_principal.AuthHook
+    assert TOKEN not in repr(hooks["bearer"])
+
+
+def test_auth_hook_is_abstract() -> None:
+    with pytest.raises(TypeError):
+        AuthHook()  # type: ignore[abstract]
+
+
+class ApiKeyHook(AuthHook):
+    """A hook of the app's own: a challenge of its own, a connection to close."""
+
+    www_authenticate = 'ApiKey realm="orga"'
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def __call__(self, request: Any) -> Principal | None:
+        key = request.headers.get("x-app-key")
+        return Principal(id="app-user") if key == SESSION else None
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def test_a_subclass_gets_its_challenge_and_is_closed_with_the_endpoint(
+    fake: FakeOrga,
+) -> None:
+    hook = ApiKeyHook()
+    endpoint = make_endpoint(fake, authorize=hook)
+    refused = await get(endpoint)
+    ok = await get(endpoint, headers={"x-app-key": SESSION})
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == 'ApiKey realm="orga"'
+    assert ok.status_code == 200
+    await endpoint.aclose()
+    assert hook.closed == 1
+
+
+async def test_any_of_closes_every_member_even_when_one_fails() -> None:
+    class Failing(ApiKeyHook):
+        async def aclose(self) -> None:
+            self.closed += 1
+            raise RuntimeError("close failed")
+
+    first, failing, last = ApiKeyHook(), Failing(), ApiKeyHook()
+
+    async def plain(request: Any) -> Principal | None:  # a closure with an aclose of its own
+        return None
+
+    plain_closed: list[bool] = []
+
+    async def plain_close() -> None:
+        plain_closed.append(True)
+
+    plain.aclose = plain_close  # type: ignore[attr-defined]
+    combined = any_of(first, failing, plain, last)
+    with pytest.raises(RuntimeError, match="close failed"):
+        await combined.aclose()
+    assert (first.closed, failing.closed, last.closed, plain_closed) == (1, 1, 1, [True])
+    assert combined.www_authenticate == 'ApiKey realm="orga"'
+
+
+async def test_the_default_aclose_does_nothing_and_can_repeat() -> None:
+    hook = bearer(Recorder(TOKEN).sync)
+    await hook.aclose()
+    await hook.aclose()

@@ -24,8 +24,7 @@ from starlette.routing import Route
 
 from orga_asgi import ConfigurationError, Principal
 from orga_asgi._jwt import JWTVerifier
-from orga_asgi._principal import as_async_hook
-from orga_asgi.auth import AuthorizeHook, any_of, jwt
+from orga_asgi.auth import AuthHook, JWTHook, any_of, jwt
 from orga_asgi.testing import FakeOrga
 from tests._support import caller, make_endpoint
 
@@ -125,19 +124,24 @@ class Auth:
         options.setdefault("audience", AUDIENCE)
         options.setdefault("issuer", ISSUER)
         self.hook = jwt(jwks_url=JWKS_URL, http_client=http, **options)
-        self.verifier: JWTVerifier = self.hook.verifier  # type: ignore[attr-defined]
+        self.verifier: JWTVerifier = self.hook.verifier
         self.clock = Clock()
         self.verifier._clock = self.clock
         self.seen: list[Principal | None] = []
-        inner = as_async_hook(self.hook)
+        self.observed = Observed(self.hook, self.seen)
 
-        async def observed(request: Any) -> Principal | None:
-            principal = await inner(request)
-            self.seen.append(principal)
-            return principal
 
-        observed.www_authenticate = "Bearer"  # type: ignore[attr-defined]
-        self.observed: AuthorizeHook = observed
+class Observed(AuthHook):
+    """Wraps a hook to record what it returned; its challenge is the wrapped hook's."""
+
+    def __init__(self, hook: AuthHook, seen: list[Principal | None]) -> None:
+        self.hook, self.seen = hook, seen
+        self.www_authenticate = hook.www_authenticate
+
+    async def __call__(self, request: Any) -> Principal | None:
+        principal = await self.hook(request)
+        self.seen.append(principal)
+        return principal
 
 
 async def call(fake: FakeOrga, auth: Auth, *tokens: str) -> list[int]:
@@ -500,7 +504,7 @@ def test_missing_joserfc_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_repr_shows_no_query_or_userinfo() -> None:
     hook = jwt(jwks_url="https://user:pw@idp.test/jwks?key=s3cret")
-    text = repr(hook.verifier)  # type: ignore[attr-defined]
+    text = repr(hook.verifier)
     assert "s3cret" not in text
     assert "pw" not in text
     assert "idp.test" in text
@@ -526,9 +530,9 @@ async def test_aclose_closes_the_client_it_created(
     assert response.status_code == 200
     assert len(created) == 1
     assert not created[0].is_closed
-    await combined.aclose()  # type: ignore[attr-defined]  # any_of passes aclose on
+    await combined.aclose()  # any_of passes aclose on
     assert created[0].is_closed
-    await hook.aclose()  # type: ignore[attr-defined]  # idempotent
+    await hook.aclose()  # idempotent
 
 
 async def test_aclose_leaves_a_supplied_client_open(http: httpx.AsyncClient) -> None:
@@ -545,3 +549,80 @@ async def test_works_on_trio(http: httpx.AsyncClient, idp: IdP) -> None:
     assert principal.id == "user-1"
     assert await verifier.verify(sign(_RSA, aud="other")) is None
     assert idp.hits == 1
+
+
+# hostile tokens (the hardening pass) ---------------------------------------------------
+
+
+def signed_raw(header: dict[str, Any], payload: str) -> str:
+    """A token RS256-signed by the IdP's own key, with any header and payload text."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(payload.encode())}"
+    signature = _RSA.private_key.sign(  # type: ignore[union-attr]
+        signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256()
+    )
+    return f"{signing_input}.{b64(signature)}"
+
+
+@pytest.mark.parametrize(
+    "crit",
+    [["kid"], ["b64"], ["exp"], ["zzz"], "kid", 5],
+    ids=["registered", "b64", "claim-name", "unknown", "not-a-list", "number"],
+)
+async def test_tokens_marking_an_extension_critical_are_401(
+    fake: FakeOrga, http: httpx.AsyncClient, crit: Any
+) -> None:
+    # RFC 7515 4.1.11: no extension is implemented, so any `crit` means refuse.
+    header = {"alg": "RS256", "kid": "rsa-1", "crit": crit, "b64": True, "zzz": 1}
+    token = signed_raw(header, json.dumps(claims()))
+    assert await call(fake, Auth(http), token) == [401]
+    assert await call(
+        fake, Auth(http), signed_raw({"alg": "RS256", "kid": "rsa-1"}, json.dumps(claims()))
+    ) == [200]
+
+
+@pytest.mark.parametrize(
+    "sub",
+    ["x" * 257, "a\nb", "tab\there", 42, None, ""],
+    ids=["long", "newline", "tab", "int", "none", "empty"],
+)
+async def test_a_signed_token_whose_sub_is_no_principal_id_is_401_not_500(
+    fake: FakeOrga, http: httpx.AsyncClient, sub: Any
+) -> None:
+    auth = Auth(http)
+    assert await call(
+        fake,
+        auth,
+        signed_raw({"alg": "RS256", "kid": "rsa-1"}, json.dumps(claims(sub=sub) | {"sub": sub})),
+    ) == [401]
+    assert auth.seen == [None]
+
+
+async def test_deeply_nested_signed_claims_are_401_not_500(
+    fake: FakeOrga, http: httpx.AsyncClient
+) -> None:
+    payload = json.dumps(claims())[:-1] + ', "deep": ' + "[" * 5000 + "]" * 5000 + "}"
+    assert await call(fake, Auth(http), signed_raw({"alg": "RS256", "kid": "rsa-1"}, payload)) == [
+        401
+    ]
+
+
+async def test_huge_tokens_are_refused_before_any_work(
+    fake: FakeOrga, idp: IdP, http: httpx.AsyncClient
+) -> None:
+    huge = sign(_RSA, blob="x" * 20_000)  # validly signed, but 20 KiB
+    auth = Auth(http)
+    assert await auth.verifier.verify(huge) is None
+    assert idp.hits == 0  # refused before the key set was even needed
+    assert await auth.verifier.verify(sign(_RSA)) is not None
+
+
+def test_jwt_returns_an_auth_hook_with_a_bearer_challenge() -> None:
+    hook = jwt(jwks_url=JWKS_URL)
+    assert isinstance(hook, JWTHook)
+    assert isinstance(hook, AuthHook)
+    assert hook.www_authenticate == "Bearer"
+    assert isinstance(hook.verifier, JWTVerifier)
+    assert "idp.test" in repr(hook)

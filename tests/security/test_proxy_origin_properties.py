@@ -173,6 +173,29 @@ test_forwarded_chain, test_forwarded_chain_soak = twins(
 )
 
 
+def mixed_kinds_never_believe_a_forged_hop(data: st.DataObject) -> None:
+    # The proxies speak X-Forwarded-*; the client's own Forwarded is passed through untouched
+    # (or the proxies set only X-Forwarded-Proto, as nginx with X-Real-IP does).
+    client = data.draw(untrusted_ip)
+    proxies = data.draw(st.lists(trusted_ip, min_size=1, max_size=3))
+    peer = proxies[-1]
+    forged = data.draw(st.lists(any_ip, min_size=1, max_size=3))
+    headers = [(b"forwarded", ", ".join(f'for="{ip}";proto=https' for ip in forged).encode())]
+    if data.draw(st.booleans()):
+        written = ",".join(data.draw(xff_node(ip)) for ip in [client, *proxies[:-1]])
+        headers.append((b"x-forwarded-for", written.encode()))
+    proto = data.draw(st.sampled_from(["http", "https"]))
+    headers.append((b"x-forwarded-proto", proto.encode()))
+    data.draw(st.randoms()).shuffle(headers)
+    scheme, found = RESOLVER.resolve(chain_scope(headers, peer))
+    assert found in {canon(client), peer, *(canon(p) for p in proxies)}
+    if proto == "http":
+        assert scheme == "http"  # the proxy saw plain HTTP, whatever the client wrote
+
+
+test_mixed_kinds, test_mixed_kinds_soak = twins(mixed_kinds_never_believe_a_forged_hop, st.data())
+
+
 def untrusted_peers_change_nothing(peer: str, headers: list[tuple[bytes, bytes]], scheme: str):
     assert RESOLVER.resolve(chain_scope(headers, peer, scheme)) == (scheme, peer)
 

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections import namedtuple
+from typing import Any
 
 import pytest
 
@@ -400,3 +401,168 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.into.append(record)
+
+
+# Plural keys and structured values (hardening issue, defect 14) -------------------------
+
+
+def starlette_request() -> Any:
+    from starlette.requests import Request
+
+    return Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "path": "/api/orga-session",
+            "query_string": b"token=opaque123&x=1",
+            "headers": [
+                (b"authorization", b"Bearer opaque123"),
+                (b"cookie", b"session=sid=abc1; theme=dark"),
+                (b"host", b"app.test"),
+            ],
+            "scheme": "https",
+            "server": ("app.test", 443),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cookies=sid=abc1", "cookies=[REDACTED]"),
+        ("tokens: opaque123 left", "tokens: [REDACTED] left"),
+        ('{"secrets": "hunter2"}', '{"secrets": "[REDACTED]"}'),
+        ("api_keys=opaque123&x=1", "api_keys=[REDACTED]&x=1"),
+        ("passwords='hunter2'", "passwords='[REDACTED]'"),
+        ("cookies={'session': 'sid=abc1', 'theme': 'dark'} done", "cookies=[REDACTED] done"),
+        ("tokens=['opaque123', 'x'] n=2", "tokens=[REDACTED] n=2"),
+        ('{"cookies": {"session": "sid=abc1"}, "n": 1}', '{"cookies": [REDACTED], "n": 1}'),
+        ("secrets=('hunter2', 'opaque123')", "secrets=[REDACTED]"),
+        ("('cookies', {'session': 'sid=abc1'})", "('cookies', [REDACTED])"),
+        ("tokens=[{'a': ']'}, 'opaque123'] ok", "tokens=[REDACTED] ok"),  # brackets in strings
+        ('{\n  "cookies": {\n    "session": "sid=abc1"\n  }\n}', '{\n  "cookies": [REDACTED]\n}'),
+        ("token='tokens=['opaque123']", "token=[REDACTED]"),  # garbled: still masked
+        ('token="{"cookies": {"session": "sid=abc1"}}', 'token="[REDACTED]"cookies": [REDACTED]}'),
+    ],
+)
+def test_plural_keys_and_structured_values_in_text(text: str, expected: str) -> None:
+    assert redact(text) == expected
+    assert redact(expected) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"max_tokens": 5, "total_tokens": 12}',
+        "usage prompt_tokens=10 completion_tokens=2.5",
+        "tokens=3 remaining",
+    ],
+)
+def test_token_counts_are_not_secrets(text: str) -> None:
+    assert redact(text) is text
+
+
+def test_structured_plural_keys_are_masked_whole() -> None:
+    value = {
+        "cookies": {"session": "sid=abc1"},
+        "tokens": ["opaque123", JWT],
+        "Secrets": ("hunter2",),
+        "request": {"headers": [(b"cookie", b"sid=abc1")], "cookies": {"a": "b"}},
+        "max_tokens": 5,
+        "tokens_left": 3,
+    }
+    clean = redact_value(value)
+    assert clean == {
+        "cookies": REDACTED,
+        "tokens": REDACTED,
+        "Secrets": REDACTED,
+        "request": {"headers": [(b"cookie", b"[REDACTED]")], "cookies": REDACTED},
+        "max_tokens": 5,  # a count under a *tokens key
+        "tokens_left": 3,
+    }
+    assert_clean(repr(clean))
+
+
+def test_logging_request_cookies_does_not_log_the_session(capture):
+    logger, stream = capture
+    records: list[logging.LogRecord] = []
+    logger.addHandler(_Collect(records))
+    request = starlette_request()
+    logger.info("cookies=%s", request.cookies)  # the defect, as reported
+    logger.info("got %s", {"cookies": request.cookies, "path": "/x"})  # a dict argument
+    logger.info("%(cookies)s for %(path)s", {"cookies": request.cookies, "path": "/x"})
+    logger.info("extra", extra={"cookies": request.cookies, "request": {"tokens": ["a1b2c3d4"]}})
+    out = stream.getvalue()
+    assert "sid=abc1" not in out
+    assert out.splitlines()[0] == "INFO cookies=[REDACTED]"
+    assert "for /x" in out
+    for record in records:
+        assert "sid=abc1" not in repr(record.args) + repr(record.__dict__.get("cookies"))
+    assert records[3].__dict__["request"] == {"tokens": REDACTED}
+
+
+# The adversarial pass: other spellings of the same secrets -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Basic dXNlcjpodW50ZXIy", "Authorization: [REDACTED]"),
+        ("curl -u via basic dXNlcjpodW50ZXIy ok", "curl -u via basic [REDACTED] ok"),
+        ("basic auth is off; basic setup", "basic auth is off; basic setup"),  # not credentials
+        (
+            "GET /cb?code=x&access_token=opaque123 HTTP/1.1",
+            "GET /cb?code=x&access_token=[REDACTED] HTTP/1.1",
+        ),
+        ("GET /s?api%5Fkey=opaque123&x=1", "GET /s?api%5Fkey=[REDACTED]&x=1"),
+        ("next=%2Fcb%3Ftoken%3Dopaque123%26x%3D1", "next=%2Fcb%3Ftoken%3D[REDACTED]"),
+        ("next=%252Fcb%253Ftoken%253Dopaque123", "next=%252Fcb%253Ftoken%253D[REDACTED]"),
+        ("x%2Dapi%2Dkey=opaque123", "x%2Dapi%2Dkey=[REDACTED]"),
+        ("redis://:hun/ter2@cache:6379/0", "redis://[REDACTED]@cache:6379/0"),
+        ("redis://u:p@ss@cache/0", "redis://[REDACTED]@cache/0"),
+        ("bearer Bearer opaque123", "bearer Bearer [REDACTED]"),
+        ("private_key=-----BEGIN", "private_key=[REDACTED]"),
+        ("SessionPolicy(instructions='be terse')", "SessionPolicy(instructions='[REDACTED]')"),
+    ],
+)
+def test_other_spellings(text: str, expected: str) -> None:
+    assert redact(text) == expected
+    assert redact(expected) == expected
+
+
+def test_secrets_split_across_args(capture):
+    logger, stream = capture
+    logger.info("token=%s%s", "opaque", "123")
+    logger.info("%s=%s", "token", "opaque123")
+    logger.info("Authorization: %s %s", "Bearer", "opaque123")
+    logger.info("%s%s", "sk_orga_ai_", "test123")
+    out = stream.getvalue()
+    assert "opaque123" not in out
+    assert "test123" not in out
+    assert out.count("[REDACTED]") == 4
+
+
+def test_reprs_of_a_request_show_no_secret(capture):
+    logger, stream = capture
+    request = starlette_request()
+    for shown in (request.headers, request.query_params, request.url, request.scope):
+        logger.info("%r", shown)
+    logger.info("%s", request)
+    out = stream.getvalue()
+    assert "opaque123" not in out
+    assert "sid=abc1" not in out
+    assert "app.test" in out
+
+
+def test_structlog_event_with_nested_secrets():
+    event = {
+        "event": "request",
+        "http": {"request": {"headers": {"Authorization": "Bearer opaque123"}, "cookies": {}}},
+        "items": [{"turn": {"username": TURN_USER, "credential": TURN_CRED}}],
+        "note": "retry with tokens=['opaque123']",
+        "max_tokens": 5,
+    }
+    out = structlog_processor(None, "info", event)
+    assert_clean(repr(out))
+    assert out["max_tokens"] == 5
+    assert out["http"]["request"]["cookies"] == {}  # empty hides nothing: kept
