@@ -124,11 +124,12 @@ class OrgaClientSecrets:
             retries=config.retries,
             on_attempt=events.upstream_attempt,
         )
+        self._keys = config.key_provider()
         self._minter = Minter(
             gate=self._gate,
             slots=UpstreamSlots(config.max_upstream_concurrency, config.upstream_queue_timeout),
             exchange=self._exchange,
-            keys=config.key_provider(),
+            keys=self._keys,
             observers=events,
         )
         hook = cast("AuthorizeHook", config.authorize)  # never None: EndpointConfig checks
@@ -184,13 +185,15 @@ class OrgaClientSecrets:
         return self._gate.reset()
 
     async def aclose(self) -> None:
-        """Close the upstream pool (unless the user supplied it), the limit store, and
-        the authorize hook's own resources (a ``jwt()`` hook's key fetcher)."""
+        """Close the upstream pool (unless the user supplied it), the limit store, and the
+        resources of the authorize hook (a ``jwt()`` hook's key fetcher) and of the key
+        provider, when they have an ``aclose()``."""
         await self._exchange.aclose()
         await self._gate.aclose()
-        close_hook = getattr(self.config.authorize, "aclose", None)
-        if close_hook is not None:
-            await close_hook()
+        for owner in (self.config.authorize, self._keys):  # a hook's or a provider's client
+            close = getattr(owner, "aclose", None)
+            if close is not None:
+                await close()
 
     async def __aenter__(self) -> OrgaClientSecrets:
         return self

@@ -145,7 +145,7 @@ class Observers:
     def request_finished(self, call: _Finished) -> None:
         """Tell the ``on_request`` handlers, if anyone listens, with an :class:`AuditEvent`."""
         if not self._others and (self._audit is None or not self._audit.enabled):
-            return
+            return  # nobody listens: no event is built
         secrets, origin = call.secrets, call.found.get(b"origin")
         event = AuditEvent(
             request_id=call.request_id,

@@ -13,7 +13,7 @@ RateLimit headers of the last window checked): none is added and later taken bac
 
 from __future__ import annotations
 
-import time
+from time import perf_counter
 from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
@@ -33,7 +33,7 @@ from ._observers import counting_attempts
 from ._principal import Principal
 from ._proxy import is_loopback_host
 from ._request_id import request_id_var, resolve_request_id
-from ._responses import limit_headers_of, success_body
+from ._responses import error_headers, success_body
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -77,14 +77,17 @@ class Call:
     """The state of one request: read by the stages, set by them, sent once."""
 
     __slots__ = (
-        "answered", "client", "cors", "found", "ip_limit_headers", "key", "outcome",
-        "principal", "receive", "request_id", "route", "scheme", "scope", "secrets", "send",
-        "started", "status", "upstream_attempts", "user_limit_headers",
+        "answered", "client", "cors", "found", "key", "limit_headers", "outcome", "principal",
+        "receive", "request_id", "route", "scheme", "scope", "secrets", "send", "started",
+        "status", "upstream_attempts",
     )  # fmt: skip
 
     def __init__(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
-        self.route, self.scope, self.receive, self.send = route, scope, receive, send
-        self.started = time.perf_counter()
+        self.route = route
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.started = perf_counter()
         self.found = {k: v for k, v in scope["headers"] if k in _WANTED}
         self.request_id = resolve_request_id(self.found.get(b"x-request-id"))
         self.scheme = "http"
@@ -92,10 +95,12 @@ class Call:
         self.principal: Principal | None = None
         self.key: str | None = None
         self.cors: Sequence[Header] = ()
-        self.ip_limit_headers: Sequence[Header] | None = None
-        self.user_limit_headers: Sequence[Header] | None = None
+        # The RateLimit headers to report: the last window checked (the principal's over
+        # the address's); a 429 reports the window that refused instead.
+        self.limit_headers: Sequence[Header] = ()
         self.secrets: ClientSecrets | None = None
-        self.status, self.outcome = 500, "internal_error"
+        self.status = 500
+        self.outcome = "internal_error"
         self.upstream_attempts = 0
         self.answered = False
 
@@ -111,7 +116,7 @@ class Call:
         await self.authorize()
         async with self.user_limit() as limit:
             if limit is not None:
-                self.user_limit_headers = limit.headers
+                self.limit_headers = limit.headers
             secrets = await self.mint()
         await self.respond(secrets)
 
@@ -174,7 +179,7 @@ class Call:
         """Count the request against its client address's windows."""
         limit = await self.route.gate.check_ip(self.client)
         if limit is not None:
-            self.ip_limit_headers = limit.headers
+            self.limit_headers = limit.headers
 
     async def authorize(self) -> None:
         """Ask the hook who the caller is; ``None`` is 401, a broken contract is 500."""
@@ -218,22 +223,20 @@ class Call:
 
     async def respond(self, secrets: ClientSecrets) -> None:
         """200 with the credentials."""
-        await self._send(200, self.route.responses.ok, (), success_body(secrets.to_dict()))
+        body = success_body(secrets.to_dict())
+        await self._send(200, self.route.responses.ok, self.limit_headers, body)
         self.status, self.outcome = 200, "issued"
 
     async def refuse(self, exc: BaseException) -> None:
         """Answer ``exc`` from the error table (anything unmapped: 500 ``internal_error``)."""
         refusal = self.route.responses.refusal(exc)
-        self.status, self.outcome = refusal.status, refusal.code
+        self.status = refusal.status
+        self.outcome = refusal.code
         if self.answered:  # the answer had started: nothing more can be said
             return
-        window = limit_headers_of(exc)  # a 429 reports the window that refused
-        extra = list(window or self.user_limit_headers or self.ip_limit_headers or ())
-        if isinstance(exc, RequestError):
-            if window is None:
-                extra += exc.headers
-            if exc.retry_after is not None:
-                extra.append((b"retry-after", b"%d" % exc.retry_after))
+        extra = self.limit_headers
+        if isinstance(exc, RequestError) and (exc.headers or exc.retry_after is not None):
+            extra = error_headers(exc, extra)  # its own headers, Retry-After
         try:
             await self._send(refusal.status, refusal.blocks, extra, refusal.body(self.request_id))
         except Exception:
@@ -270,11 +273,13 @@ class Call:
         extra: Sequence[Header],
         body: bytes,
     ) -> None:
-        headers = list(blocks[self.scheme == "https"])
-        headers.append((b"x-request-id", self.request_id.encode("ascii")))
-        headers += self.cors
-        headers += extra
-        headers.append((b"content-length", b"%d" % len(body)))
+        headers = [
+            *blocks[self.scheme == "https"],
+            (b"x-request-id", self.request_id.encode("ascii")),
+            *self.cors,
+            *extra,
+            (b"content-length", b"%d" % len(body)),
+        ]
         self.answered = True
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})

@@ -27,7 +27,6 @@ __all__ = [
     "error_body",
     "error_headers",
     "error_response",
-    "limit_headers_of",
     "success_body",
 ]
 
@@ -65,11 +64,14 @@ def error_body(info: ErrorInfo, request_id: str) -> bytes:
     return head + request_id.encode("ascii") + tail
 
 
-def error_headers(exc: BaseException) -> list[Header]:
-    """The headers ``exc`` adds to its row's: its own (RateLimit), then ``Retry-After``."""
-    if not isinstance(exc, RequestError):
-        return []
-    out = list(exc.headers)
+def error_headers(exc: RequestError, limit: Sequence[Header] = ()) -> list[Header]:
+    """The headers ``exc`` adds to its row's: the RateLimit report, its own, ``Retry-After``.
+
+    A 429 (:class:`RateLimited`) carries the RateLimit headers of the window that refused:
+    they are the report, in place of ``limit`` (the last window that passed).
+    """
+    own = exc.headers
+    out = list(own) if own and isinstance(exc, RateLimited) else [*limit, *own]
     if exc.retry_after is not None:
         out.append((b"retry-after", b"%d" % exc.retry_after))
     return out
@@ -132,13 +134,6 @@ class Responses:
         return found
 
 
-def limit_headers_of(exc: BaseException) -> Sequence[Header] | None:
-    """The RateLimit headers a 429 carries (the refusing window's), else ``None``."""
-    if isinstance(exc, RateLimited) and exc.headers:
-        return exc.headers
-    return None
-
-
 def error_response(exc: BaseException, *, request_id: str | None = None) -> Response:
     """The route's answer to ``exc`` as a Starlette ``Response``, for your own routes.
 
@@ -165,7 +160,7 @@ def error_response(exc: BaseException, *, request_id: str | None = None) -> Resp
         *SECURITY_HEADERS,
         (b"x-request-id", rid.encode("ascii")),
         *info.headers,
-        *error_headers(exc),
+        *(error_headers(exc) if isinstance(exc, RequestError) else ()),
         (b"content-length", b"%d" % len(body)),
     ]
     return response

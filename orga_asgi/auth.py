@@ -106,12 +106,12 @@ async def _checked(
             clean = Forbidden()
         failure = clean
     except BaseException as exc:
-        if not _is_group(exc):
-            raise  # CancelledError, KeyboardInterrupt...: not ours to touch
-        clean = scrub_exception(exc, value)
-        if clean is exc:
-            raise
-        failure = clean
+        # A group holding a cancellation next to errors: scrubbed in place, but always
+        # re-raised as itself, since a stand-in would swallow the cancellation. Lone
+        # CancelledError, KeyboardInterrupt...: not ours to touch.
+        if _is_group(exc):
+            scrub_exception(exc, value)
+        raise
     # Raised here, outside the except blocks, so the original is not its __context__.
     raise failure
 

@@ -116,19 +116,19 @@ class Observer(Protocol):
 
     def on_request(self, event: AuditEvent) -> None:
         """A request of the route finished."""
-        return None
+        return
 
     def on_upstream_attempt(self, attempt: UpstreamAttempt) -> None:
         """One upstream call finished (or failed)."""
-        return None
+        return
 
     def on_store_state(self, available: bool) -> None:
         """The shared rate-limit store became unavailable (``False``) or available again."""
-        return None
+        return
 
     def on_token_issued(self, event: TokenIssued) -> None:
         """A token was minted."""
-        return None
+        return
 
 
 class AuditLog(Observer):

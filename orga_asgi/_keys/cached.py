@@ -41,7 +41,7 @@ def _seconds(name: str, value: object) -> float:
 class CachedKey:
     """The key ``fetch`` returns, cached for ``ttl`` seconds (see the module docstring)."""
 
-    __slots__ = ("_cancel", "_clock", "_closed", "_doubted", "_failure", "_fetch", "_flight",
+    __slots__ = ("_cancel", "_clock", "_doubted", "_failure", "_fetch", "_flight",
                  "_fresh_until", "_key", "_retry_at", "_streak", "_timeout", "_ttl")  # fmt: skip
 
     def __init__(
@@ -61,7 +61,6 @@ class CachedKey:
         self._failure = "no fetch yet"
         self._doubted = False  # the upstream rejected the key: wait for a new fetch
         self._cancel: anyio.CancelScope | None = None
-        self._closed = False
 
     async def resolve(self, principal: Principal | None) -> Secret:
         """The cached key; fetched first if there is none or the upstream rejected it.
@@ -76,6 +75,9 @@ class CachedKey:
             return key
         self._start()
         await self._flight.wait()
+        if self._doubted and self._key is not None:  # that fetch began before the rejection
+            self._start()
+            await self._flight.wait()
         if self._key is None:
             raise KeyUnavailable(f"no key fetched yet: {self._failure}")
         return self._key
@@ -88,7 +90,7 @@ class CachedKey:
 
     def _start(self) -> None:
         """Start a fetch in the background, unless one is under way or backing off."""
-        if self._closed or self._clock() < self._retry_at or not self._flight.begin():
+        if self._clock() < self._retry_at or not self._flight.begin():
             return
         if not spawn(self._background):  # pragma: no cover - not asyncio, not trio
             self._flight.end()
@@ -98,8 +100,7 @@ class CachedKey:
         # In a task of its own: a request cancelled while it waits cancels no fetch.
         try:
             with anyio.CancelScope() as self._cancel:
-                if not self._closed:
-                    await self._refresh()
+                await self._refresh()
         finally:
             self._cancel = None
             self._flight.end()
@@ -145,8 +146,7 @@ class CachedKey:
                                why, wait)  # fmt: skip
 
     async def aclose(self) -> None:
-        """Cancel the fetch under way, if any, and start no other."""
-        self._closed = True
+        """Cancel the fetch under way, if any (a later mint starts a new one)."""
         if self._cancel is not None:
             self._cancel.cancel()
 

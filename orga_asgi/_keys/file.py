@@ -92,6 +92,8 @@ class FileKey:
         # A due check under way elsewhere: the key it started from is still current.
         if self._forced or (self._clock() >= self._due and not self._flight.running):
             await self._flight.run(self._check)
+            if self._forced:  # that check began before the rejection: read once more
+                await self._flight.run(self._check)
         return self._key
 
     def invalidate(self) -> None:

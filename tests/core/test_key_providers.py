@@ -269,17 +269,25 @@ class Source:
 
     async def fetch(self) -> str:
         self.fetches += 1
+        value = self.value  # what the secret manager held when asked
         if self.gate is not None:
             await self.gate.wait()
         if self.failure is not None:
             raise self.failure
-        return self.value
+        return value
+
+
+async def until_fetched(source: Source, count: int) -> None:
+    with anyio.fail_after(5):
+        while source.fetches < count:  # noqa: ASYNC110 - polled, bounded
+            await anyio.sleep(0.001)
 
 
 async def eventually(provider: KeyProvider, key: str) -> None:
     """Wait (bounded) until the background refresh has put ``key`` in place."""
     with anyio.fail_after(5):
-        while (await provider.resolve(None)).reveal() != key:
+        # Polled: the refresh runs in a task of its own, which signals nothing.
+        while (await provider.resolve(None)).reveal() != key:  # noqa: ASYNC110
             await anyio.sleep(0.001)
 
 
@@ -404,6 +412,29 @@ async def test_cached_after_invalidate_waits_for_a_new_fetch() -> None:
     assert source.fetches == 4
 
 
+async def test_cached_after_invalidate_does_not_settle_for_a_fetch_begun_before() -> None:
+    clock, source = Clock(), Source()
+    provider = cached(source.fetch, ttl=10, clock=clock)
+    await provider.resolve(None)
+    clock.now += 11
+    source.gate = anyio.Event()
+    assert (await provider.resolve(None)).reveal() == K1  # a refresh starts, asks, hangs
+    await until_fetched(source, 2)
+    source.value = K2  # rotated meanwhile; the upstream refuses K1
+    provider.invalidate()
+    seen: list[str] = []
+
+    async def mint() -> None:
+        seen.append((await provider.resolve(None)).reveal())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(mint)
+        await anyio.sleep(0.01)
+        source.gate.set()
+    assert seen == [K2]
+    assert source.fetches == 3
+
+
 async def test_cached_aclose_cancels_the_fetch_under_way() -> None:
     source = Source()
     source.gate = anyio.Event()
@@ -417,9 +448,10 @@ async def test_cached_aclose_cancels_the_fetch_under_way() -> None:
         tg.start_soon(mint)
         await anyio.sleep(0.01)
         await provider.aclose()  # type: ignore[attr-defined]
-    with pytest.raises(ApiKeyUnavailable):
-        await provider.resolve(None)
     assert source.fetches == 1
+    source.gate.set()  # closed, not broken: a later mint fetches again, lazily
+    assert (await provider.resolve(None)).reveal() == K1
+    assert source.fetches == 2
 
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])

@@ -45,7 +45,18 @@ EXPECTED = {
     "observe",
 }
 OBSERVE = {"AuditEvent", "AuditLog", "Observer", "TokenIssued", "logfmt", "parse_logfmt"}
-KEYS = {"API_KEY_PREFIX", "KeyProvider", "StaticKey", "validate_key"}
+KEYS = {
+    "API_KEY_PREFIX",
+    "KeyPicker",
+    "KeyProvider",
+    "StaticKey",
+    "cached",
+    "fingerprint",
+    "from_env",
+    "from_file",
+    "per_principal",
+    "validate_key",
+}
 
 
 def test_all_is_the_contract() -> None:

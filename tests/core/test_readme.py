@@ -38,3 +38,33 @@ def test_readme_has_exactly_the_two_setup_commands_and_ci_runs_the_test_one() ->
     assert commands[1].endswith("nox")
     assert "grep -m1 -E '^python3 -m venv \\.venv-nox '" in CI
     assert commands[1].startswith("python3 -m venv .venv-nox ")
+
+
+@pytest.mark.anyio
+async def test_the_secret_manager_snippet_mints_with_the_key_it_fetches() -> None:
+    from orga_asgi.testing import FAKE_API_KEY, FakeOrga
+    from tests._support import make_endpoint
+
+    section = README.split("## API keys from a secret manager", 1)[1].split("\n## ", 1)[0]
+    snippets = re.findall(r"```python\n(.*?)```", section, re.S)
+    [snippet] = [s for s in snippets if "keys.cached(fetch_orga_key" in s]
+    namespace: dict[str, object] = {"__name__": "readme_secret_manager"}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # our own README, as users copy it
+    reads: list[str] = []
+
+    def stand_in() -> str:  # AWS Secrets Manager's answer, without boto3 or the network
+        reads.append("read")
+        return FAKE_API_KEY
+
+    namespace["read_orga_key"] = stand_in  # what the snippet's fetch_orga_key calls
+    snippet_endpoint = namespace["endpoint"]
+    provider = snippet_endpoint.config.api_key  # type: ignore[attr-defined]
+    fake = FakeOrga()
+    async with make_endpoint(fake, api_key=provider) as endpoint:
+        await endpoint.issue()
+        await endpoint.issue()
+    await snippet_endpoint.aclose()  # type: ignore[attr-defined]
+    assert reads == ["read"]  # fetched once, then cached
+    assert [c.authorization for c in fake.calls_to("client-secrets")] == [
+        f"Bearer {FAKE_API_KEY}"
+    ] * 2

@@ -265,3 +265,26 @@ def test_the_exceptiongroup_backport_is_scrubbed_too() -> None:
     assert TOKEN not in str(group) + repr(group)
     assert leaf.args == ("no session [REDACTED]",)
     assert group.exceptions[1].filename == "[REDACTED]"
+
+
+async def test_a_group_with_a_cancellation_is_reraised_as_itself() -> None:
+    # A stand-in would turn the cancellation into an error: the group keeps its identity.
+    from starlette.requests import Request
+
+    raised = BaseExceptionGroup(f"stopped {TOKEN}", [KeyboardInterrupt(TOKEN), ValueError(TOKEN)])
+
+    async def verify(token: str) -> Principal | None:
+        raise raised
+
+    request = Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "path": "/",
+            "headers": [(b"authorization", f"Bearer {TOKEN}".encode())],
+        }
+    )
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await bearer(verify)(request)
+    assert caught.value is raised
+    assert [e.args for e in raised.exceptions] == [("[REDACTED]",), ("[REDACTED]",)]

@@ -278,3 +278,33 @@ async def test_small_streamed_body_reaches_the_hook(fake: FakeOrga) -> None:
         response = await client.post(ROUTE, content=chunks())
     assert response.status_code == 200
     assert bodies == [b'{"a":1}']
+
+
+# --- RateLimit headers: decided once, from the last window checked ----------------------------
+
+
+async def test_ratelimit_headers_report_the_last_window_checked(fake: FakeOrga) -> None:
+    endpoint = make_endpoint(
+        fake,
+        authorize=lambda r: Principal(id="u") if "authorization" in r.headers else None,
+        rate_limits=("2/minute",),
+        ip_rate_limits=("50/minute",),
+    )
+    auth = {"authorization": "x"}
+    async with caller(endpoint) as client:
+        first = await client.get(ROUTE, headers=auth)
+        anonymous = await client.get(ROUTE)  # refused after the per-IP check
+        second = await client.get(ROUTE, headers=auth)
+        limited = await client.get(ROUTE, headers=auth)
+    # A 200 reports the principal's window (not the address's), once.
+    assert first.status_code == 200
+    assert first.headers.get_list("ratelimit") == ['"2-per-minute";r=1;t=60']
+    assert first.headers.get_list("ratelimit-policy") == ['"2-per-minute";q=2;w=60']
+    # A refusal before the principal is known reports the address's window.
+    assert anonymous.status_code == 401
+    assert anonymous.headers.get_list("ratelimit-policy") == ['"ip-50-per-minute";q=50;w=60']
+    assert second.headers.get_list("ratelimit") == ['"2-per-minute";r=0;t=60']
+    # A 429 reports the window that refused, with Retry-After.
+    assert limited.status_code == 429
+    assert limited.headers.get_list("ratelimit") == ['"2-per-minute";r=0;t=60']
+    assert int(limited.headers["retry-after"]) >= 1
