@@ -91,10 +91,14 @@ FRAMEWORKS: dict[str, Framework] = {
         oldest=("starlette==0.40.0",),
         latest=("starlette",),
         extra=("itsdangerous",),
-        also=("tests/core", "tests/security"),  # the core itself depends on starlette
+        also=(
+            "tests/core/test_middleware.py",
+            "tests/core/test_endpoint.py",
+            "tests/security/test_pipeline.py",
+        ),  # the core paths that are Starlette's
     ),
     "fastapi": Framework(
-        "FastAPI: middleware, the dependency recipe, OpenAPI untouched, the example.",
+        "FastAPI: middleware, the orga-asgi-fastapi router, OpenAPI, the example.",
         oldest=("fastapi==0.115.2",),
         latest=("fastapi",),
     ),
@@ -241,7 +245,7 @@ def redis(session: nox.Session) -> None:
 @nox.session(python=LATEST_PY, tags=["e2e"])
 def servers(session: nox.Session) -> None:
     """End to end through uvicorn, hypercorn and granian on loopback, HTTP/1.1 and HTTP/2."""
-    _run_tests(session, "tests/e2e", groups=("e2e",))
+    _run_tests(session, "tests/e2e", "tests/sealed", groups=("e2e",))
 
 
 @nox.session(python=LATEST_PY, tags=["e2e"])
@@ -275,7 +279,7 @@ def coverage(session: nox.Session) -> None:
 @nox.session(python=LATEST_PY)
 def soak(session: nox.Session) -> None:
     """The long load, soak and fuzz profiles."""
-    _run_tests(session, "tests/reliability", marker="slow")
+    _run_tests(session, "tests/reliability", "tests/security", marker="slow")
 
 
 @nox.session(python=LATEST_PY)
@@ -298,7 +302,8 @@ def typecheck(session: nox.Session) -> None:
     """mypy strict on the core, the adapters and this file."""
     session.install(
         "-e", ".[redis,jwt,structlog,server]", "-e", "integrations/litestar",
-        "-e", "integrations/quart", *_groups("typecheck"),
+        "-e", "integrations/quart", "-e", "integrations/fastapi", *_groups("typecheck"),
     )  # fmt: skip
     session.run("mypy", "--strict", "orga_asgi", "integrations/litestar/orga_asgi_litestar",
-                "integrations/quart/orga_asgi_quart", "noxfile.py")  # fmt: skip
+                "integrations/quart/orga_asgi_quart", "integrations/fastapi/orga_asgi_fastapi",
+                "noxfile.py")  # fmt: skip

@@ -8,7 +8,7 @@ Then ask for credentials with the demo token::
 
     curl -H 'Authorization: Bearer alice-token' http://127.0.0.1:8000/api/orga-client-secrets
 
-Needs ``pip install 'orga-asgi[server]' fastapi``.
+Needs ``pip install 'orga-asgi[server]' orga-asgi-fastapi``.
 """
 
 from __future__ import annotations
@@ -20,38 +20,35 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from orga_asgi_fastapi import OrgaRouter
 
-from orga_asgi import OrgaClientSecrets, OrgaMiddleware, Principal
-from orga_asgi.auth import bearer
+from orga_asgi import Principal
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
 
 TOKENS = {"alice-token": "alice"}  # stands in for your token check (a JWT library, a DB)
 
 
-def verify_token(token: str) -> Principal | None:
-    user_id = TOKENS.get(token)
-    return Principal(id=user_id) if user_id else None
-
-
 def current_user(
-    credentials: Annotated[HTTPAuthorizationCredentials, Depends(HTTPBearer())],
-) -> str:
-    # FastAPI's own routes check the same tokens, as a dependency.
-    principal = verify_token(credentials.credentials)
-    if principal is None:
+    credentials: Annotated[
+        HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))
+    ],
+) -> Principal:
+    # One dependency for FastAPI's own routes and the Orga route alike.
+    user_id = TOKENS.get(credentials.credentials) if credentials else None
+    if user_id is None:
         raise HTTPException(401, "Invalid token", headers={"WWW-Authenticate": "Bearer"})
-    return principal.id
+    return Principal(id=user_id)
 
 
 sandbox = None if os.environ.get("ORGA_API_KEY") else sandbox_client()
 if sandbox is None:
     # Real Orga: ORGA_API_KEY (and ORGA_BASE_URL, if set) come from the environment, and
     # only HTTPS is served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
-    endpoint = OrgaClientSecrets(authorize=bearer(verify_token))
+    orga = OrgaRouter(current_user=current_user)
 else:
     # No key: an in-process sandbox upstream, and plain http from this machine (dev only).
-    endpoint = OrgaClientSecrets(
-        authorize=bearer(verify_token),
+    orga = OrgaRouter(
+        current_user=current_user,
         api_key=FAKE_API_KEY,
         base_url=FAKE_BASE_URL,
         http_client=sandbox,
@@ -62,16 +59,16 @@ else:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
-    # OrgaMiddleware closes the endpoint itself; the sandbox client is ours.
+    # The router's own lifespan closes the endpoint; the sandbox client is ours.
     if sandbox is not None:
         await sandbox.aclose()
 
 
 app = FastAPI(lifespan=lifespan)
-# Serves GET/POST /api/orga-client-secrets; every other path reaches FastAPI untouched.
-app.add_middleware(OrgaMiddleware, endpoint=endpoint)
+# GET/POST /api/orga-client-secrets, documented in /docs, behind current_user.
+app.include_router(orga)
 
 
 @app.get("/me")
-def me(user_id: Annotated[str, Depends(current_user)]) -> dict[str, str]:
-    return {"user": user_id}
+def me(user: Annotated[Principal, Depends(current_user)]) -> dict[str, str]:
+    return {"user": user.id}

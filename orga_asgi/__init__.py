@@ -23,12 +23,16 @@ from ._errors import (
     Forbidden,
     HTTPSRequired,
     InternalError,
+    InvalidRequestBody,
+    InvalidSessionHandle,
     MethodNotAllowed,
     OrgaError,
     PayloadTooLarge,
     RateLimited,
     RateLimiterUnavailable,
     RequestError,
+    SessionParamsRefused,
+    SessionStoreUnavailable,
     TooManyInFlight,
     Unauthorized,
     UpstreamAuthFailed,
@@ -41,11 +45,12 @@ from ._errors import (
 from ._middleware import DEFAULT_PATH, OrgaMiddleware
 from ._principal import AuthorizeHook, Principal, Secret, allow_anonymous
 from ._responses import error_response
+from ._sealed import OneOf, Pinned, Range, SessionPolicy
 from ._upstream import ClientSecrets
 from .observe import AuditEvent
 
 # The one version source: pyproject.toml reads it from here (hatch's dynamic version).
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DEFAULT_PATH",
@@ -60,16 +65,24 @@ __all__ = [
     "Forbidden",
     "HTTPSRequired",
     "InternalError",
+    "InvalidRequestBody",
+    "InvalidSessionHandle",
     "MethodNotAllowed",
+    "OneOf",
     "OrgaClientSecrets",
     "OrgaError",
     "OrgaMiddleware",
     "PayloadTooLarge",
+    "Pinned",
     "Principal",
+    "Range",
     "RateLimited",
     "RateLimiterUnavailable",
     "RequestError",
     "Secret",
+    "SessionParamsRefused",
+    "SessionPolicy",
+    "SessionStoreUnavailable",
     "TooManyInFlight",
     "Unauthorized",
     "UpstreamAuthFailed",

@@ -125,6 +125,8 @@ class AuditHook(Observer):
             trio.lowlevel.spawn_system_task(self._run, context=contextvars.Context())
 
     async def _run(self) -> None:
+        if self._owner is None:  # closed before this worker got to run
+            return
         with anyio.CancelScope() as scope:
             self._scope = scope
             while True:
@@ -201,19 +203,19 @@ class AuditHook(Observer):
 
     async def aclose(self) -> None:
         """Deliver what is queued (within the timeout), stop the worker, log the counts."""
-        scope, same_loop = self._scope, False
         try:
             same_loop = self._owner is not None and _owner() is self._owner
         except Exception:
             same_loop = False
-        if scope is not None and same_loop:
-            if self._pending or self._busy:
+        if same_loop:
+            if self._pending or self._busy:  # the worker may not even have started yet
                 drained = self._drained = anyio.Event()
                 if self._wake is not None:
                     self._wake.set()
                 with anyio.move_on_after(self._timeout):
                     await drained.wait()
-            scope.cancel()
+            if self._scope is not None:
+                self._scope.cancel()
         self._owner = self._scope = self._task = None
         lost = len(self._pending)
         self._pending.clear()

@@ -9,21 +9,23 @@ whole, :meth:`EndpointConfig.from_env` reads one from ``ORGA_*`` variables. Erro
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import _settings
+from ._keys.base import as_provider
 from ._principal import AuthorizeHook, Secret
 from ._validate import DEFAULT_BASE_URL, DEFAULT_HSTS, normalise
-from .keys import KeyProvider, StaticKey, validate_key
+from .keys import KeyPicker, KeyProvider
 
 if TYPE_CHECKING:
     import httpx
 
     from ._origin import OriginPolicy
     from ._proxy import ProxyResolver
-    from .observe import Observer
+    from ._sealed import PolicySource
+    from .observe import AuditEvent, Observer
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_HSTS", "EndpointConfig"]
 
@@ -44,9 +46,10 @@ class EndpointConfig:
     returning a :class:`~orga_asgi.Principal` or ``None`` (401). Required; pass
     :func:`~orga_asgi.allow_anonymous` to let everyone in deliberately. Code only."""
 
-    api_key: str | Secret | KeyProvider | None = None
-    """The Orga API key (``sk_orga_ai_...``) or a :class:`~orga_asgi.keys.KeyProvider`;
-    default ``ORGA_API_KEY``. Once validated: a ``Secret``, or the provider given."""
+    api_key: str | Secret | KeyProvider | KeyPicker | None = None
+    """The Orga API key (``sk_orga_ai_...``), a key provider of :mod:`orga_asgi.keys`
+    (``from_env``, ``from_file``, ``cached``) or a callable picking the key per principal;
+    default ``ORGA_API_KEY``. Once validated: a ``Secret``, or a provider."""
 
     base_url: str | None = None
     """The Orga API origin; default ``ORGA_BASE_URL``, else ``https://api.orga-ai.com``.
@@ -121,8 +124,18 @@ class EndpointConfig:
     """Write one INFO logfmt line per request to the ``orga_asgi.audit`` logger."""
 
     audit_key: str | None = field(default=None, repr=False)
-    """Key of the HMAC that fingerprints issued tokens in audit events; default a random
-    key per process (fingerprints then match only within one process)."""
+    """Key of the HMAC that fingerprints issued tokens and hashes principals in audit events;
+    default a random key per process (they then match only within one process). Set the same
+    one in every process to match a token seen elsewhere to its audit record."""
+
+    audit_principal: Literal["hmac", "plain"] = "hmac"
+    """How audit events name the principal: ``hmac`` (HMAC-SHA256 of the id under
+    ``audit_key``, 16 hex characters) or ``plain`` (the id itself)."""
+
+    on_audit: Callable[[AuditEvent], object] | None = None
+    """Given one :class:`~orga_asgi.AuditEvent` per request, issued or refused; sync or
+    ``async``. Runs off the response path with a timeout and a bounded queue: a hook that
+    raises, hangs or falls behind never fails or holds a response. Code only."""
 
     observers: Sequence[Observer] = ()
     """More observers of requests, upstream attempts, the store and issued tokens, beside
@@ -131,6 +144,24 @@ class EndpointConfig:
     extra_headers: Sequence[tuple[bytes, bytes]] = field(default=(), repr=False)
     """Headers added to every response of the route, as raw ``(name, value)`` bytes.
     Code only."""
+
+    sealed: bool = False
+    """Sealed sessions: the route answers a single-use session handle instead of the Orga
+    token, which stays server-side, and the relay (``relay_prefix``) starts the session
+    with it. Implied by ``session_policy``."""
+
+    session_policy: PolicySource | None = field(default=None, repr=False)
+    """A :class:`~orga_asgi.SessionPolicy` applied to every sealed session's params, or a
+    callable ``(Principal) -> SessionPolicy`` (sync or async) resolved at the mint; implies
+    ``sealed``. Code only."""
+
+    relay_prefix: str = "/api/orga"
+    """Where the relay is served: ``POST {relay_prefix}/v1/realtime/calls`` (the browser
+    SDK's ``baseUrl`` is this prefix on your origin)."""
+
+    relay_max_body_size: int = 64 * 1024
+    """Largest relay body read, in bytes (an SDP offer with its candidates; 413
+    ``payload_too_large``)."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> EndpointConfig:
         _settings.check_names(cls, kwargs, "EndpointConfig")
@@ -172,9 +203,9 @@ class EndpointConfig:
         return _settings.table(cls, prefix)
 
     def key_provider(self) -> KeyProvider:
-        """The provider of the API key: the one given, else a :class:`StaticKey`."""
-        key = self.api_key
-        return key if isinstance(key, KeyProvider) else StaticKey(validate_key(key))
+        """The provider of the API key: the one given (or the callable, wrapped), else a
+        :class:`~orga_asgi.keys.StaticKey`."""
+        return as_provider(self.api_key)
 
     @property
     def proxies(self) -> ProxyResolver:

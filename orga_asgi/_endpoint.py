@@ -7,7 +7,7 @@ method per stage); the admission and mint sequence it shares with :meth:`issue` 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -21,14 +21,17 @@ from ._principal import AuthorizeHook, Principal, Secret, as_async_hook
 from ._ratelimit import RateLimitGate
 from ._request import Call, Route
 from ._responses import Responses
+from ._sealed.relay import Relay, RelayRoute
+from ._sealed.sealer import Sealer, make_sealer
 from ._upstream import ClientSecrets, Exchange, UpstreamSlots, default_transport
-from .keys import KeyProvider
+from .keys import KeyPicker, KeyProvider
 
 if TYPE_CHECKING:
     import httpx
 
+    from ._sealed import PolicySource
     from ._types import Receive, Scope, Send
-    from .observe import Observer
+    from .observe import AuditEvent, Observer
 
 __all__ = ["OrgaClientSecrets"]
 
@@ -66,7 +69,7 @@ class OrgaClientSecrets:
         *,
         config: EndpointConfig | None = None,
         authorize: AuthorizeHook | None = None,
-        api_key: str | Secret | KeyProvider | None = None,
+        api_key: str | Secret | KeyProvider | KeyPicker | None = None,
         base_url: str | None = None,
         timeout: float = 10.0,
         deadline: float = 15.0,
@@ -89,8 +92,14 @@ class OrgaClientSecrets:
         upstream_queue_timeout: float = 2.0,
         audit_log: bool = True,
         audit_key: str | None = None,
+        audit_principal: Literal["hmac", "plain"] = "hmac",
+        on_audit: Callable[[AuditEvent], object] | None = None,
         observers: Sequence[Observer] = (),
         extra_headers: Sequence[tuple[bytes, bytes]] = (),
+        sealed: bool = False,
+        session_policy: PolicySource | None = None,
+        relay_prefix: str = "/api/orga",
+        relay_max_body_size: int = 64 * 1024,
     ) -> None:
         settings = {name: value for name, value in locals().items() if name in _DEFAULTS}
         if config is None:
@@ -100,7 +109,14 @@ class OrgaClientSecrets:
         else:
             _no_keywords_beside(settings)
         self.config = config
-        events = Observers(config.observers, audit_log=config.audit_log, audit_key=config.audit_key)
+        events = Observers(
+            config.observers,
+            audit_log=config.audit_log,
+            audit_key=config.audit_key,
+            on_audit=config.on_audit,
+            audit_principal=config.audit_principal,
+        )
+        self._events = events
         self._gate = RateLimitGate(
             rate_limits=config.rate_limits,
             ip_rate_limits=config.ip_rate_limits,
@@ -125,9 +141,14 @@ class OrgaClientSecrets:
             on_attempt=events.upstream_attempt,
         )
         self._keys = config.key_provider()
+        slots = UpstreamSlots(
+            config.max_upstream_concurrency,
+            config.upstream_queue_timeout,
+            on_wait=events.upstream_queued if events.wants_queue else None,
+        )
         self._minter = Minter(
             gate=self._gate,
-            slots=UpstreamSlots(config.max_upstream_concurrency, config.upstream_queue_timeout),
+            slots=slots,  # shared with the relay: one per-process cap on upstream calls
             exchange=self._exchange,
             keys=self._keys,
             observers=events,
@@ -149,6 +170,27 @@ class OrgaClientSecrets:
             minter=self._minter,
             observers=events,
             responses=responses,
+            sealer=self._sealer_for(config, events),
+        )
+        self.relay_path = config.relay_prefix + "/v1/realtime/calls"
+        """Where :attr:`relay` is served: ``{relay_prefix}/v1/realtime/calls``."""
+        self.relay: Relay | None = None
+        """Sealed: the relay, an ASGI app to serve at :attr:`relay_path` (``OrgaMiddleware``
+        does; a framework adapter mounts it). ``None`` when not sealed."""
+        if self._route.sealer is not None:
+            limits = RelayRoute(
+                self._route.sealer, self._exchange, slots, config.relay_max_body_size
+            )
+            self.relay = Relay(self._route, limits, self.aclose)
+
+    def _sealer_for(self, config: EndpointConfig, events: Observers) -> Sealer | None:
+        if not config.sealed:
+            return None
+        return make_sealer(
+            config.session_policy,
+            shared=self._gate.shared,
+            key_prefix=self._gate.key_prefix,
+            on_expired=events.handles_expired,
         )
 
     def __repr__(self) -> str:
@@ -165,6 +207,9 @@ class OrgaClientSecrets:
         one, none do. The key comes from the key provider, for ``principal``. Turn an error
         into the route's answer with :func:`orga_asgi.error_response`.
 
+        Sealed, the answer holds a session handle, bound to ``principal`` (a callable
+        ``session_policy`` is resolved for it, or for the anonymous principal without one).
+
         Raises:
             TooManyInFlight: ``principal`` already has that many mints running.
             RateLimited: a window of ``principal`` is exhausted (``retry_after`` set).
@@ -173,8 +218,16 @@ class OrgaClientSecrets:
             UpstreamError: the upstream failed (see the error table).
         """
         key = self._minter.key_of(principal, None) if principal is not None else None
+        sealer = self._route.sealer
+        policy = await sealer.policy_for(principal) if sealer is not None else None
         async with self._minter.admit(key):
-            return await self._minter.mint(principal)
+            secrets = await self._minter.mint(principal)
+        if sealer is None:
+            return secrets
+        fingerprint = self._route.observers.fingerprint(secrets.ephemeral_token)
+        return await sealer.seal(
+            secrets, principal=principal, fingerprint=fingerprint, policy=policy
+        )
 
     def reset_limits(self) -> Awaitable[None]:
         """Forget every rate-limit window, for tests of apps (between tests).
@@ -189,11 +242,14 @@ class OrgaClientSecrets:
         resources of the authorize hook (a ``jwt()`` hook's key fetcher) and of the key
         provider, when they have an ``aclose()``."""
         await self._exchange.aclose()
+        if self._route.sealer is not None:
+            await self._route.sealer.store.aclose()
         await self._gate.aclose()
         for owner in (self.config.authorize, self._keys):  # a hook's or a provider's client
             close = getattr(owner, "aclose", None)
             if close is not None:
                 await close()
+        await self._events.aclose()  # delivers what on_audit has queued, within its timeout
 
     async def __aenter__(self) -> OrgaClientSecrets:
         return self

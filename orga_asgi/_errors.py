@@ -12,7 +12,11 @@ reach an error body. The tree, with each row of the table::
         ├── Forbidden               403 forbidden
         ├── HTTPSRequired           403 https_required
         ├── CrossOriginForbidden    403 cross_origin_forbidden
+        ├── InvalidRequestBody      400 invalid_request_body
+        ├── InvalidSessionHandle    401 invalid_session_handle
+        ├── SessionParamsRefused    403 session_params_refused   + "param" in the body
         ├── MethodNotAllowed        405 method_not_allowed       + Allow: GET, POST
+        │   └── RelayMethodNotAllowed  405 (the relay's)         + Allow: POST
         ├── PayloadTooLarge         413 payload_too_large
         ├── RateLimited             429 rate_limited             + Retry-After, RateLimit
         ├── TooManyInFlight         429 too_many_in_flight       + Retry-After
@@ -20,6 +24,7 @@ reach an error body. The tree, with each row of the table::
         ├── RateLimiterUnavailable  503 rate_limiter_unavailable
         ├── Busy                    503 busy
         ├── ApiKeyUnavailable       503 api_key_unavailable
+        ├── SessionStoreUnavailable 503 session_store_unavailable
         └── UpstreamError
             ├── UpstreamAuthFailed       502 upstream_auth_failed
             ├── UpstreamUnavailable      502 upstream_unavailable
@@ -48,12 +53,17 @@ __all__ = [
     "HTTPSRequired",
     "Header",
     "InternalError",
+    "InvalidRequestBody",
+    "InvalidSessionHandle",
     "MethodNotAllowed",
     "OrgaError",
     "PayloadTooLarge",
     "RateLimited",
     "RateLimiterUnavailable",
+    "RelayMethodNotAllowed",
     "RequestError",
+    "SessionParamsRefused",
+    "SessionStoreUnavailable",
     "TooManyInFlight",
     "Unauthorized",
     "UpstreamAuthFailed",
@@ -126,6 +136,35 @@ class CrossOriginForbidden(RequestError):
 
 class MethodNotAllowed(RequestError):
     """The route answers GET and POST (and OPTIONS preflights when CORS is on)."""
+
+
+class RelayMethodNotAllowed(MethodNotAllowed):
+    """The sealed-session relay answers POST (and OPTIONS preflights when CORS is on)."""
+
+
+class InvalidRequestBody(RequestError):
+    """The relay's body is not a session request (JSON, offer, params of the right types)."""
+
+
+class InvalidSessionHandle(RequestError):
+    """The relay got no session handle, or one that is unknown, used or expired."""
+
+
+class SessionParamsRefused(RequestError):
+    """A session parameter is outside what the session policy allows.
+
+    Args:
+        param: the parameter's name (one of the policy's fields, never the caller's text);
+            the error body names it as ``param``.
+    """
+
+    def __init__(self, param: str, detail: str = "") -> None:
+        super().__init__(detail or f"{param} refused by the session policy")
+        self.param = param
+
+
+class SessionStoreUnavailable(RequestError):
+    """The shared store of session handles failed."""
 
 
 class PayloadTooLarge(RequestError):
@@ -202,6 +241,21 @@ _TABLE: dict[type[RequestError], ErrorInfo] = {
         403, "cross_origin_forbidden", "Cross-origin requests are not allowed."
     ),
     MethodNotAllowed: ErrorInfo(405, "method_not_allowed", "Use GET or POST.", (_ALLOW,)),
+    RelayMethodNotAllowed: ErrorInfo(
+        405, "method_not_allowed", "Use POST.", ((b"allow", b"POST"),)
+    ),
+    InvalidRequestBody: ErrorInfo(
+        400, "invalid_request_body", "The request body is not a valid session request."
+    ),
+    InvalidSessionHandle: ErrorInfo(
+        401, "invalid_session_handle", "The session handle is missing, unknown, used or expired."
+    ),
+    SessionParamsRefused: ErrorInfo(
+        403, "session_params_refused", "A session parameter is not allowed by this server."
+    ),
+    SessionStoreUnavailable: ErrorInfo(
+        503, "session_store_unavailable", "The session store is unavailable; retry later."
+    ),
     PayloadTooLarge: ErrorInfo(413, "payload_too_large", "The request body is too large."),
     RateLimited: ErrorInfo(429, "rate_limited", "Too many requests; retry later."),
     TooManyInFlight: ErrorInfo(

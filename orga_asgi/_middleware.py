@@ -87,7 +87,8 @@ class OrgaMiddleware:
     """Serve ``endpoint`` at ``path``; pass everything else to ``app`` untouched.
 
     The path matches exactly, after the scope's ``root_path``, with or without a trailing
-    slash. Websockets and lifespan go to ``app``; when the server shuts the app down, the
+    slash. A sealed endpoint's relay is served beside it, at ``endpoint.relay_path``.
+    Websockets and lifespan go to ``app``; when the server shuts the app down, the
     middleware also closes the endpoint's upstream pool and limit store.
 
     Args:
@@ -106,12 +107,18 @@ class OrgaMiddleware:
         self.endpoint = endpoint
         self.path = normalize_path(path)
         self._paths = frozenset({self.path, self.path + "/"})
+        relay = endpoint.relay_path
+        if endpoint.relay is not None and relay in self._paths:
+            raise ConfigurationError(f"path {path!r} is the relay's path; change one of them.")
+        self._relay = frozenset({relay, relay + "/"}) if endpoint.relay is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             if match_path(scope, self._paths):
                 await self.endpoint(scope, receive, send)
+            elif self._relay is not None and match_path(scope, self._relay):
+                await self.endpoint.relay(scope, receive, send)  # type: ignore[misc]
             else:
                 await self.app(scope, receive, send)
             return

@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from ._errors import ApiKeyUnavailable, ConfigurationError, UpstreamAuthFailed
+from ._errors import ApiKeyUnavailable, ConfigurationError, UpstreamAuthFailed, describe
+from ._keys.check import KeyUnavailable
 from ._log import get_logger
 from ._principal import ANONYMOUS, Principal, Secret
 from ._request_id import request_id_var
-from .keys import StaticKey, validate_key
+from .keys import StaticKey, fingerprint, validate_key
 from .observe import TokenIssued
 
 if TYPE_CHECKING:
@@ -74,6 +75,27 @@ class Minter:
             RateLimiterUnavailable: the shared store failed and the policy is ``deny``.
             Busy: no upstream slot within the queue timeout.
         """
+        observers = self._observers
+        if not observers.wants_issues:
+            async with self._admitted(key) as limit:
+                yield limit
+            return
+        # Told in this task, around admission and the exchange: a span can be current for
+        # the upstream attempts in between.
+        observers.issue_started()
+        outcome = "cancelled"
+        try:
+            async with self._admitted(key) as limit:
+                yield limit
+            outcome = "issued"
+        except Exception as exc:
+            outcome = describe(exc).code
+            raise
+        finally:
+            observers.issue_finished(outcome)
+
+    @asynccontextmanager
+    async def _admitted(self, key: str | None) -> AsyncIterator[LimitHeaders | None]:
         if key is None:
             async with self._slots:
                 yield None
@@ -86,14 +108,14 @@ class Minter:
 
         Raises:
             ApiKeyUnavailable: the key provider failed or gave an unusable key.
-            UpstreamError: the upstream failed (after telling the provider, on 401/403).
+            UpstreamError: the upstream failed; on 401/403 after asking the provider again
+                and retrying once if it gave another key.
         """
         key = await self._key(principal)
         try:
             secrets = await self._exchange.issue(key)
-        except UpstreamAuthFailed:
-            self._keys.invalidate()  # the key may have been rotated: let the provider know
-            raise
+        except UpstreamAuthFailed as exc:
+            secrets = await self._rotated(principal, key, exc)
         observers = self._observers
         if observers.wants_tokens:
             observers.token_issued(
@@ -106,11 +128,35 @@ class Minter:
             )
         return secrets
 
+    async def _rotated(
+        self, principal: Principal | None, rejected: Secret, exc: UpstreamAuthFailed
+    ) -> ClientSecrets:
+        """Orga rejected ``rejected``: ask the provider again (a rotation may be under way)
+        and, if it now gives another key, retry the mint once with that one."""
+        self._keys.invalidate()
+        key = await self._key(principal)
+        if key == rejected:
+            logger.error("Orga rejected the API key %s (%s): check ORGA_API_KEY or the key "
+                         "provider", fingerprint(rejected), exc)  # fmt: skip
+            raise exc
+        logger.warning("Orga rejected the API key %s (%s); retrying once with the provider's "
+                       "new key %s", fingerprint(rejected), exc, fingerprint(key))  # fmt: skip
+        try:
+            return await self._exchange.issue(key)
+        except UpstreamAuthFailed as again:
+            self._keys.invalidate()
+            logger.error("Orga rejected the API key %s too (%s): check ORGA_API_KEY or the "
+                         "key provider", fingerprint(key), again)  # fmt: skip
+            raise
+
     async def _key(self, principal: Principal | None) -> Secret:
         try:
             key = await self._keys.resolve(principal)
             if not self._checked:
                 key = validate_key(key, source="the key provider's key")
+        except KeyUnavailable as exc:  # our providers' own message: it never shows the key
+            logger.error("The API key provider failed: %s", exc)
+            raise
         except ConfigurationError as exc:  # our own message: it never shows the key
             logger.error("The API key provider gave an unusable key: %s", exc)
             raise ApiKeyUnavailable("unusable key") from None

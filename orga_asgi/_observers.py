@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._audit_hook import AuditHook
 from ._errors import ConfigurationError
 from ._log import get_logger
-from .observe import AuditEvent, AuditLog, Observer, TokenIssued
+from .observe import AuditEvent, AuditLog, HandlesExpired, Observer, TokenIssued
 
 if TYPE_CHECKING:
     from ._principal import Principal
@@ -27,7 +28,16 @@ if TYPE_CHECKING:
 
 __all__ = ["EVENTS", "Observers", "check_observers", "counting_attempts"]
 
-EVENTS = ("on_request", "on_upstream_attempt", "on_store_state", "on_token_issued")
+EVENTS = (
+    "on_request",
+    "on_upstream_attempt",
+    "on_store_state",
+    "on_token_issued",
+    "on_handles_expired",
+    "on_issue_start",
+    "on_issue_end",
+    "on_upstream_queue",
+)
 logger = get_logger("orga_asgi.observe")
 
 
@@ -47,6 +57,8 @@ class _Finished(_Counts, Protocol):
     client: str | None
     started: float
     secrets: ClientSecrets | None
+    token_fingerprint: str | None
+    conversation_id: str | None
 
 
 # The request being minted in this context, so an upstream attempt (reported by the exchange,
@@ -91,16 +103,38 @@ def _same(client: str | None) -> str | None:
     return client
 
 
+_NO_ARG = object()  # the handler takes no argument (on_issue_start)
+_PROCESS_KEY: list[bytes] = []
+
+
+def _process_key() -> bytes:
+    """One random key per process, for endpoints without ``audit_key`` (said once)."""
+    if not _PROCESS_KEY:
+        _PROCESS_KEY.append(os.urandom(32))
+        logger.info(
+            "audit_key is not set: token fingerprints and principal hashes use a random key "
+            "of this process and will not match those of other processes or restarts; set "
+            "ORGA_AUDIT_KEY (the same in every process) to match them"
+        )
+    return _PROCESS_KEY[0]
+
+
 class Observers:
     """The endpoint's observers: the audit line (unless turned off) and ``observers=``."""
 
     __slots__ = (
         "_attempts",
         "_audit",
+        "_closers",
+        "_expired",
         "_failed",
+        "_issue_end",
+        "_issue_start",
         "_issued",
         "_key",
         "_others",
+        "_plain",
+        "_queue",
         "_requests",
         "_store",
         "client_key",
@@ -112,8 +146,11 @@ class Observers:
         *,
         audit_log: bool,
         audit_key: str | None,
+        on_audit: Callable[[AuditEvent], object] | None = None,
+        audit_principal: str = "hmac",
     ) -> None:
         audit = AuditLog() if audit_log else None
+        observers = [*observers, AuditHook(on_audit)] if on_audit is not None else observers
         every: list[object] = [audit, *observers] if audit is not None else list(observers)
 
         def handlers(name: str) -> tuple[Callable[[Any], None], ...]:
@@ -127,10 +164,26 @@ class Observers:
         self._attempts = handlers("on_upstream_attempt")
         self._store = handlers("on_store_state")
         self._issued = handlers("on_token_issued")
+        self._expired = handlers("on_handles_expired")
+        self._issue_start = handlers("on_issue_start")
+        self._issue_end = handlers("on_issue_end")
+        self._queue = handlers("on_upstream_queue")
+        self._closers = tuple(c for c in (getattr(o, "aclose", None) for o in every) if c)
+        self._plain = audit_principal == "plain"
         # Fingerprints let an operator match a token seen elsewhere without storing tokens;
         # a per-process key unless configured, so they cannot be precomputed from tokens.
-        self._key = audit_key.encode("utf-8") if audit_key else os.urandom(32)
+        self._key = audit_key.encode("utf-8") if audit_key else _process_key()
         self._failed: set[tuple[str, str, str]] = set()
+
+    @property
+    def wants_issues(self) -> bool:
+        """Whether anyone listens for mints starting and ending."""
+        return bool(self._issue_start or self._issue_end)
+
+    @property
+    def wants_queue(self) -> bool:
+        """Whether anyone listens for upstream slot waits."""
+        return bool(self._queue)
 
     @property
     def wants_tokens(self) -> bool:
@@ -152,14 +205,17 @@ class Observers:
             method=str(call.scope["method"]),
             path=str(call.scope["path"]),
             status=call.status,
-            principal=call.principal.id if call.principal is not None else None,
+            principal=self._principal(call.principal),
             outcome=call.outcome,
             latency_ms=(time.perf_counter() - call.started) * 1000,
             client=self.client_key(call.client),
             origin=origin.decode("latin-1") if origin is not None else None,
             upstream_attempts=call.upstream_attempts,
-            token_fingerprint=self.fingerprint(secrets.ephemeral_token) if secrets else None,
+            # Sealed: the real token's (the secrets hold the handle; the relay has none).
+            token_fingerprint=call.token_fingerprint
+            or (self.fingerprint(secrets.ephemeral_token) if secrets else None),
             expires_at=secrets.expires_at if secrets is not None else None,
+            conversation_id=call.conversation_id,
         )
         for handler in self._requests:
             self._call(handler, event, "on_request")
@@ -177,13 +233,48 @@ class Observers:
         for handler in self._store:
             self._call(handler, available, "on_store_state")
 
+    def handles_expired(self, count: int) -> None:
+        """A handle store swept ``count`` handles that expired unredeemed."""
+        if self._expired:
+            event = HandlesExpired(count)
+            for handler in self._expired:
+                self._call(handler, event, "on_handles_expired")
+
     def token_issued(self, event: TokenIssued) -> None:
         for handler in self._issued:
             self._call(handler, event, "on_token_issued")
 
-    def _call(self, handler: Callable[[Any], None], arg: object, event: str) -> None:
+    def issue_started(self) -> None:
+        """A mint began (the minter's admission)."""
+        for handler in self._issue_start:
+            self._call(handler, _NO_ARG, "on_issue_start")
+
+    def issue_finished(self, outcome: str) -> None:
+        """The mint begun last in this task ended with ``outcome``."""
+        for handler in self._issue_end:
+            self._call(handler, outcome, "on_issue_end")
+
+    def upstream_queued(self, waited: float) -> None:
+        """The upstream slots' ``on_wait``."""
+        for handler in self._queue:
+            self._call(handler, waited, "on_upstream_queue")
+
+    def _principal(self, principal: Principal | None) -> str | None:
+        if principal is None:
+            return None
+        return principal.id if self._plain else self.fingerprint(principal.id)
+
+    async def aclose(self) -> None:
+        """Close the observers that have an ``aclose()`` (``on_audit``'s queue drains)."""
+        for close in self._closers:
+            try:
+                await close()
+            except Exception as exc:
+                logger.warning("closing observer failed (%s)", type(exc).__name__)
+
+    def _call(self, handler: Callable[..., None], arg: object, event: str) -> None:
         try:
-            handler(arg)
+            handler() if arg is _NO_ARG else handler(arg)
         except Exception as exc:
             owner = type(getattr(handler, "__self__", handler)).__qualname__
             kind = (event, owner, type(exc).__qualname__)

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from ._proxy import ProxyResolver
     from ._ratelimit import LimitHeaders, RateLimitGate
     from ._responses import Responses
+    from ._sealed import Sealer, SessionPolicy
     from ._types import Receive, Scope, Send
     from ._upstream import ClientSecrets
 
@@ -71,15 +72,17 @@ class Route(NamedTuple):
     minter: Minter
     observers: Observers
     responses: Responses
+    sealer: Sealer | None = None
+    """Set when ``sealed``: the token is kept and a session handle handed out instead."""
 
 
 class Call:
     """The state of one request: read by the stages, set by them, sent once."""
 
     __slots__ = (
-        "answered", "client", "cors", "found", "key", "limit_headers", "outcome", "principal",
-        "receive", "request_id", "route", "scheme", "scope", "secrets", "send", "started",
-        "status", "upstream_attempts",
+        "answered", "client", "conversation_id", "cors", "found", "key", "limit_headers",
+        "outcome", "principal", "receive", "request_id", "route", "scheme", "scope", "secrets",
+        "send", "started", "status", "token_fingerprint", "upstream_attempts",
     )  # fmt: skip
 
     def __init__(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,6 +106,10 @@ class Call:
         self.outcome = "internal_error"
         self.upstream_attempts = 0
         self.answered = False
+        # Sealed sessions: the real token's fingerprint (the secrets hold a handle), and the
+        # conversation a relay request started.
+        self.token_fingerprint: str | None = None
+        self.conversation_id: str | None = None
 
     async def run(self) -> None:
         """The pipeline."""
@@ -114,11 +121,12 @@ class Call:
         await self.body()
         await self.ip_limit()
         await self.authorize()
+        policy = await self.session_policy()
         async with self.user_limit() as limit:
             if limit is not None:
                 self.limit_headers = limit.headers
             secrets = await self.mint()
-        await self.respond(secrets)
+        await self.respond(await self.seal(secrets, policy))
 
     async def preflight(self) -> bool:
         """Answer a CORS preflight (``True``), refuse methods other than GET and POST."""
@@ -221,6 +229,22 @@ class Call:
             counting_attempts.reset(token)
         return self.secrets
 
+    async def session_policy(self) -> SessionPolicy | None:
+        """Sealed, with a callable ``session_policy``: this principal's policy, resolved
+        before the mint so a refusal spends no token."""
+        sealer = self.route.sealer
+        return None if sealer is None else await sealer.policy_for(self.principal)
+
+    async def seal(self, secrets: ClientSecrets, policy: SessionPolicy | None) -> ClientSecrets:
+        """Sealed: keep the token, answer a single-use session handle in its place."""
+        sealer = self.route.sealer
+        if sealer is None:
+            return secrets
+        self.token_fingerprint = self.route.observers.fingerprint(secrets.ephemeral_token)
+        return await sealer.seal(
+            secrets, principal=self.principal, fingerprint=self.token_fingerprint, policy=policy
+        )
+
     async def respond(self, secrets: ClientSecrets) -> None:
         """200 with the credentials."""
         body = success_body(secrets.to_dict())
@@ -238,7 +262,8 @@ class Call:
         if isinstance(exc, RequestError) and (exc.headers or exc.retry_after is not None):
             extra = error_headers(exc, extra)  # its own headers, Retry-After
         try:
-            await self._send(refusal.status, refusal.blocks, extra, refusal.body(self.request_id))
+            body = refusal.body(self.request_id, exc)
+            await self._send(refusal.status, refusal.blocks, extra, body)
         except Exception:
             logger.debug("could not send the error response", exc_info=True)
 

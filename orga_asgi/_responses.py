@@ -14,7 +14,15 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._errors import ErrorInfo, Header, RateLimited, RequestError, describe, rows
+from ._errors import (
+    ErrorInfo,
+    Header,
+    RateLimited,
+    RequestError,
+    SessionParamsRefused,
+    describe,
+    rows,
+)
 from ._request_id import new_request_id, request_id_var, resolve_request_id
 
 if TYPE_CHECKING:
@@ -87,9 +95,13 @@ class Refusal(NamedTuple):
     head: bytes
     tail: bytes
 
-    def body(self, request_id: str) -> bytes:
-        """The JSON body with ``request_id`` (always ``[A-Za-z0-9._-]``) spliced in."""
-        return self.head + request_id.encode("ascii") + self.tail
+    def body(self, request_id: str, exc: BaseException | None = None) -> bytes:
+        """The JSON body with ``request_id`` (always ``[A-Za-z0-9._-]``) spliced in, and the
+        refused ``param`` of a :class:`~orga_asgi.SessionParamsRefused`."""
+        body = self.head + request_id.encode("ascii") + self.tail
+        if isinstance(exc, SessionParamsRefused):  # a policy field's name, never caller text
+            body = body[:-1] + b',"param":' + _dumps(exc.param).encode("ascii") + b"}"
+        return body
 
 
 class Responses:
@@ -119,7 +131,7 @@ class Responses:
         self._by_class: dict[type[BaseException], Refusal] = {}
         for info in rows().values():
             own = info.headers
-            if info.status == 401 and challenge:
+            if info.code == "unauthorized" and challenge:  # the hook's own 401, not the relay's
                 own = (*own, (b"www-authenticate", challenge.encode("latin-1")))
             head, tail = _error_template(info)
             blocks = ((*base, *own), (*tls, *own))

@@ -15,11 +15,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError
+from ._keys.base import as_provider
+from ._middleware import normalize_path
 from ._observers import check_observers
 from ._origin import OriginPolicy
+from ._principal import Secret
 from ._proxy import ProxyResolver
 from ._ratelimit import parse_storage, parse_windows
-from .keys import KeyProvider, validate_key
+from ._sealed.policy import resolver
+from .keys import validate_key
 
 if TYPE_CHECKING:
     from ._config import EndpointConfig
@@ -45,17 +49,18 @@ def normalise(c: EndpointConfig) -> None:
         )
     if not callable(c.authorize):
         raise ConfigurationError("authorize must be a callable (see orga_asgi.auth).")
-    if not isinstance(c.api_key, KeyProvider):
-        if c.api_key is not None:
-            _set(c, "api_key", validate_key(c.api_key, source="api_key"))
-        else:
-            _set(c, "api_key", validate_key(os.environ.get("ORGA_API_KEY", "")))
+    if c.api_key is None:
+        _set(c, "api_key", validate_key(os.environ.get("ORGA_API_KEY", "")))
+    elif isinstance(c.api_key, (str, Secret)):
+        _set(c, "api_key", validate_key(c.api_key, source="api_key"))
+    else:  # a provider stays; a per-principal callable is wrapped; anything else refused
+        _set(c, "api_key", as_provider(c.api_key, source="api_key"))
     _set(c, "base_url", _base_url(c.base_url or os.environ.get("ORGA_BASE_URL")))
     for name in ("timeout", "deadline", "upstream_queue_timeout"):
         _number(name, getattr(c, name), integer=False)
     for name, least, most in _INTEGERS:
         _number(name, getattr(c, name), integer=True, least=least, most=most)
-    for name in ("require_https", "allow_insecure_loopback", "audit_log"):
+    for name in ("require_https", "allow_insecure_loopback", "audit_log", "sealed"):
         if not isinstance(getattr(c, name), bool):
             raise ConfigurationError(f"{name} must be True or False, not {getattr(c, name)!r}.")
     if c.hsts is not None and (not isinstance(c.hsts, str) or not is_header(c.hsts)):
@@ -72,10 +77,15 @@ def normalise(c: EndpointConfig) -> None:
     _set(c, "rate_limits", _strings("rate_limits", c.rate_limits))
     _set(c, "ip_rate_limits", _strings("ip_rate_limits", c.ip_rate_limits))
     _set(c, "observers", check_observers(c.observers))
+    if c.on_audit is not None and not callable(c.on_audit):
+        raise ConfigurationError(
+            "on_audit must be a function taking an orga_asgi.AuditEvent (sync or async)."
+        )
     _set(c, "extra_headers", headers(c.extra_headers))
     for name, choices in (
         ("strategy", ("moving-window", "sliding-window-counter")),
         ("on_storage_error", ("fallback", "deny", "allow")),
+        ("audit_principal", ("hmac", "plain")),
     ):
         if getattr(c, name) not in choices:
             raise ConfigurationError(f"{name} must be one of {', '.join(map(repr, choices))}.")
@@ -84,6 +94,10 @@ def normalise(c: EndpointConfig) -> None:
     parse_storage(c.storage_uri)  # the gate's own parsers: checked here, with their hints
     parse_windows(c.rate_limits, "rate_limits")
     parse_windows(c.ip_rate_limits, "ip_rate_limits")
+    if c.session_policy is not None:
+        resolver(c.session_policy)  # a SessionPolicy or a callable, else a hint
+        _set(c, "sealed", True)  # a policy is only applied to sealed sessions
+    _set(c, "relay_prefix", normalize_path(c.relay_prefix))
     # The parsed forms of the address settings: immutable, shared by every request.
     c.__dict__["_proxies"] = ProxyResolver(c.trusted_proxies)
     c.__dict__["_origins"] = OriginPolicy(c.allowed_origins)
@@ -92,6 +106,7 @@ def normalise(c: EndpointConfig) -> None:
 # (name, smallest, largest); None is allowed where the field's type says so.
 _INTEGERS = (
     ("max_body_size", 1, None),
+    ("relay_max_body_size", 1, None),
     ("max_upstream_concurrency", 1, None),
     ("max_in_flight_per_principal", 1, None),
     ("retries", 0, 5),

@@ -36,6 +36,7 @@ from ._principal import (
     as_async_hook,
 )
 from ._redaction.exceptions import CredentialWithheld, scrub_exception
+from ._signed import SignedHeaderHook, signed_header
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -50,6 +51,7 @@ __all__ = [
     "Forbidden",
     "JWTHook",
     "Principal",
+    "SignedHeaderHook",
     "Verify",
     "allow_anonymous",
     "any_of",
@@ -57,6 +59,7 @@ __all__ = [
     "cookie",
     "jwt",
     "scope_user",
+    "signed_header",
 ]
 
 Verify = Callable[[str], Awaitable[Principal | None] | Principal | None]

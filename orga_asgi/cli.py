@@ -189,9 +189,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--authorize",
         required=True,
-        metavar="MODULE:HOOK | jwt",
+        metavar="MODULE:HOOK | jwt | signed-header",
         help="who is asking: a hook in a module of yours (the current directory is "
-        "importable), or jwt with --jwks-url, --audience and --issuer (required)",
+        "importable), jwt with --jwks-url, --audience and --issuer, or signed-header "
+        "(the secret in ORGA_SIDECAR_SECRET) (required)",
     )
     serve.add_argument("--jwks-url", help="with --authorize jwt: the JWKS URL (default: none)")
     serve.add_argument("--audience", help="with --authorize jwt: the aud claim (default: none)")
@@ -202,6 +203,13 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes; above 1 only with a shared --storage-uri (redis:// or "
         "valkey://), so that all of them enforce one limit (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=_positive_int,
+        metavar="PORT",
+        help="serve OpenTelemetry metrics for Prometheus at http://HOST:PORT/metrics (needs "
+        "opentelemetry-sdk and opentelemetry-exporter-prometheus; default: off)",
     )
     add_setting_flags(serve)
     serve.set_defaults(run=_run_serve)

@@ -1,6 +1,6 @@
 """What happened, told to whoever listens: the observer seam, and the default audit line.
 
-The endpoint tells its observers four things; it never knows which observers are attached:
+The endpoint tells its observers what happened; it never knows which observers are attached:
 
 * :meth:`Observer.on_request`: a request of the route finished (issued or refused), with an
   :class:`AuditEvent`;
@@ -10,6 +10,11 @@ The endpoint tells its observers four things; it never knows which observers are
   back (``True``);
 * :meth:`Observer.on_token_issued`: a token was minted (:class:`TokenIssued`, also for
   :meth:`~orga_asgi.OrgaClientSecrets.issue`).
+* :meth:`Observer.on_issue_start` / :meth:`Observer.on_issue_end`: a mint (admission and
+  exchange, on the route or in ``issue()``) began / ended with an outcome;
+* :meth:`Observer.on_upstream_queue`: how long a mint waited for an upstream slot;
+* :meth:`Observer.on_handles_expired`: sealed session handles expired unredeemed
+  (:class:`HandlesExpired`).
 
 Observers are called inline, in the request's task: keep them quick (hand slow work to a
 queue). One that raises never breaks a request; its failure is logged once per kind.
@@ -33,7 +38,15 @@ from ._log import get_logger
 if TYPE_CHECKING:
     from ._upstream import UpstreamAttempt
 
-__all__ = ["AuditEvent", "AuditLog", "Observer", "TokenIssued", "logfmt", "parse_logfmt"]
+__all__ = [
+    "AuditEvent",
+    "AuditLog",
+    "HandlesExpired",
+    "Observer",
+    "TokenIssued",
+    "logfmt",
+    "parse_logfmt",
+]
 
 VALUE_LIMIT = 200
 """Characters of one logfmt value kept; longer values (a caller's path) end in ``...``."""
@@ -50,8 +63,9 @@ class AuditEvent:
         status: the HTTP status answered (499: the client left before the answer).
         outcome: ``issued``, ``preflight``, an error code of the table, or
             ``client_disconnected``.
-        principal: the id of the authorized caller; ``None`` when refused before
-            ``authorize`` or by it.
+        principal: the authorized caller's id as HMAC-SHA256 under ``audit_key``, 16 hex
+            characters (the id itself with ``audit_principal="plain"``); ``None`` when
+            refused before ``authorize`` or by it.
         token_fingerprint: HMAC-SHA256 of the issued token, 16 hex characters, keyed with
             ``audit_key`` (or a random per-process key); ``None`` when nothing was issued.
         expires_at: when the issued token expires, when the upstream said.
@@ -59,6 +73,8 @@ class AuditEvent:
         origin: the ``Origin`` header, when the caller sent one.
         latency_ms: time from the first byte of the request to the answer.
         upstream_attempts: calls made to Orga for this request (retries included).
+        conversation_id: the conversation a sealed session's relay request started (its
+            ``token_fingerprint`` is the one of the mint that handed out its handle).
     """
 
     request_id: str
@@ -73,6 +89,7 @@ class AuditEvent:
     upstream_attempts: int = 0
     token_fingerprint: str | None = None
     expires_at: datetime | None = None
+    conversation_id: str | None = None
 
     def fields(self) -> dict[str, str | None]:
         """The event as logfmt-ready text, in field order (``None`` where unknown)."""
@@ -110,6 +127,20 @@ class TokenIssued:
     expires_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class HandlesExpired:
+    """Sealed session handles expired without being redeemed: minted, never connected
+    (the signature of a scraped or abused token route).
+
+    Attributes:
+        count: how many one sweep of the handle store found. With a shared store, each
+            handle is counted once, by the process whose sweep found it: add the counts of
+            every process.
+    """
+
+    count: int
+
+
 class Observer(Protocol):
     """Told what happened. Every method is optional when you subclass: the defaults do
     nothing, and the endpoint skips methods a subclass does not override."""
@@ -128,6 +159,24 @@ class Observer(Protocol):
 
     def on_token_issued(self, event: TokenIssued) -> None:
         """A token was minted."""
+        return
+
+    def on_issue_start(self) -> None:
+        """A mint began (admission, upstream slot, exchange), in the request's task; a
+        matching :meth:`on_issue_end` follows in the same task, whatever happens."""
+        return
+
+    def on_issue_end(self, outcome: str) -> None:
+        """The mint ended: ``issued`` or the error code it was refused with."""
+        return
+
+    def on_upstream_queue(self, waited: float) -> None:
+        """A mint found every upstream slot taken and waited ``waited`` seconds (then got
+        one, or was refused ``busy``). Not told when a slot was free."""
+        return
+
+    def on_handles_expired(self, event: HandlesExpired) -> None:
+        """Sealed session handles expired unredeemed (:class:`HandlesExpired`)."""
         return
 
 

@@ -60,7 +60,7 @@ def load_hook(spec: str) -> AuthorizeHook:
     if not sep or not module_name or not attr:
         raise ConfigurationError(
             "--authorize takes MODULE:HOOK (a hook in a module of yours, such as "
-            f"myapp.auth:authorize) or jwt, not {spec!r}."
+            f"myapp.auth:authorize), jwt or signed-header, not {spec!r}."
         )
     _importable_cwd()
     try:
@@ -122,6 +122,8 @@ def authorize_hook(args: argparse.Namespace) -> AuthorizeHook:
         given = ["--" + name.replace("_", "-") for name, value in jwt_flags.items() if value]
         if given:
             raise ConfigurationError(f"{', '.join(given)} only go with --authorize jwt.")
+        if args.authorize == "signed-header":
+            return _signed_header_hook()
         return load_hook(args.authorize)
     missing = ["--" + name.replace("_", "-") for name, value in jwt_flags.items() if not value]
     if missing:
@@ -135,3 +137,16 @@ def authorize_hook(args: argparse.Namespace) -> AuthorizeHook:
         return auth.jwt(**jwt_flags)
     except ModuleNotFoundError as exc:
         raise ConfigurationError(str(exc)) from None
+
+
+def _signed_header_hook() -> AuthorizeHook:
+    secret = os.environ.get("ORGA_SIDECAR_SECRET", "")
+    if not secret:
+        raise ConfigurationError(
+            "--authorize signed-header reads the shared secret from ORGA_SIDECAR_SECRET, "
+            "which is not set; generate one with: python -c "
+            "'import secrets; print(secrets.token_hex(32))'"
+        )
+    from orga_asgi import auth
+
+    return auth.signed_header(secret)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from typing import Any
@@ -20,7 +21,9 @@ from .hooks import authorize_hook
 __all__ = ["WORKER_ENV", "build_serve_app", "worker_app", "worker_state"]
 
 WORKER_ENV = "_ORGA_ASGI_SERVE"  # not ORGA_*: from_env would warn of an unknown setting
-_STATE_KEYS = ("authorize", "jwks_url", "audience", "issuer", "path", "workers")
+_STATE_KEYS = (
+    "authorize", "jwks_url", "audience", "issuer", "path", "workers", "metrics_port", "host",
+)  # fmt: skip
 
 
 def worker_state(args: argparse.Namespace) -> str:
@@ -39,12 +42,22 @@ def _build(state: dict[str, Any]) -> Any:
     environ = {**os.environ, **state["environ"]}
     config = EndpointConfig.from_env(environ, authorize=authorize_hook(args))
     workers = args.workers or 1
+    if args.metrics_port and workers > 1:
+        raise ConfigurationError(
+            f"--metrics-port serves one process's metrics and cannot be shared by --workers "
+            f"{workers}: run one worker per sidecar, or export with OTLP instead."
+        )
     if workers > 1 and config.storage_uri.split(":", 1)[0] in ("memory", ""):
         raise ConfigurationError(
             f"--workers {workers} needs --storage-uri redis://... (or valkey://...): with "
             f"memory:// each worker counts its own limits, so {workers} workers would let "
             f"{workers} times every rate limit through. Point them all at one Redis or Valkey."
         )
+    if args.metrics_port:
+        from .metrics import prometheus_observer
+
+        observer = prometheus_observer(args.metrics_port, args.host or "127.0.0.1")
+        config = dataclasses.replace(config, observers=(*config.observers, observer))
     endpoint = OrgaClientSecrets(config=config)
     # An empty Starlette app answers 404 elsewhere and runs the lifespan that closes us.
     return OrgaMiddleware(Starlette(), endpoint=endpoint, path=args.path)

@@ -136,6 +136,11 @@ class LimitsStorage:
             for namespace, specs in windows.items()
         }
 
+    @property
+    def client(self) -> Any:
+        """The storage's own redis-py client."""
+        return self._client
+
     async def acquire(
         self, namespace: str, index: int, ident: str, limit: int, expiry: int
     ) -> list[Any]:

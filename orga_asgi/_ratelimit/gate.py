@@ -104,7 +104,9 @@ class RateLimitGate:
         self._max_in_flight = max_in_flight_per_principal
         self._in_flight: dict[str, int] = {}
         self._shared: SharedStore | None = None
-        if self._target.uri and (self._ip or self._principal):
+        self._key_prefix = key_prefix
+        # Also without windows: sealed session handles share the store's one client.
+        if self._target.uri:
             from .redis_store import SharedStore  # redis-py only when it is used
 
             spaces = [s for s in (self._ip, self._principal) if s is not None]
@@ -119,6 +121,17 @@ class RateLimitGate:
                 logger=logger,
                 on_state=on_store_state,
             )
+
+    @property
+    def shared(self) -> SharedStore | None:
+        """The shared store (``None`` with ``memory://``): its client is the one client of
+        the storage URI, which the sealed session handles use too."""
+        return self._shared
+
+    @property
+    def key_prefix(self) -> str:
+        """The prefix of every key this gate writes in the shared store."""
+        return self._key_prefix
 
     def __repr__(self) -> str:
         def specs(space: Space | None) -> tuple[str, ...] | None:

@@ -156,6 +156,15 @@ class SharedStore:
         remaining = window.limit - (prev * prev_ttl // (expiry * 1000) + curr)
         return Outcome(True, max(0, remaining), sliding_reset(expiry, prev, prev_s, curr, roll_in))
 
+    def client(self) -> Any:
+        """The redis-py asyncio client of this store, on the running loop (created lazily);
+        the sealed session handles' store shares it, so one URI has one client."""
+        return self._connect().client
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the URI's secrets masked (for messages about this store)."""
+        return self._target.scrub(text)
+
     def _connect(self) -> LimitsStorage:
         """limits' storage with the script, created lazily on the running loop."""
         try:

@@ -15,8 +15,8 @@ expired unredeemed to ``on_expired`` (a count), when it sweeps them.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import heapq
+import hmac
 import re
 import secrets
 import time

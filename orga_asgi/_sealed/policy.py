@@ -176,7 +176,9 @@ class SessionPolicy:
             elif isinstance(rule, OneOf):
                 if not present:
                     out[name] = list(rule.values) if param.listed else rule.values[0]
-                elif all(map(rule.allows, cast("list[object]", value) if param.listed else [value])):
+                elif all(
+                    map(rule.allows, cast("list[object]", value) if param.listed else [value])
+                ):
                     out[name] = value
                 else:
                     raise SessionParamsRefused(name)
@@ -237,9 +239,7 @@ def decode(data: Mapping[str, Any]) -> SessionPolicy:
 
 # --- A policy given once, or per principal ---------------------------------------------------
 
-PolicySource = (
-    SessionPolicy | Callable[["Principal"], SessionPolicy | Awaitable[SessionPolicy]]
-)
+PolicySource = SessionPolicy | Callable[["Principal"], SessionPolicy | Awaitable[SessionPolicy]]
 """``session_policy=``: one policy, or a callable (sync or async) giving one per principal."""
 
 

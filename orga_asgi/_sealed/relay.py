@@ -54,7 +54,7 @@ class RelayRoute(NamedTuple):
 class RelayCall(Call):
     """One relay request: the token route's per-request object, with the relay's stages."""
 
-    __slots__ = ("authorization", "conversation_id", "relay", "token_fingerprint")
+    __slots__ = ("authorization", "relay")
 
     def __init__(
         self, route: Route, relay: RelayRoute, scope: Scope, receive: Receive, send: Send
@@ -66,8 +66,6 @@ class RelayCall(Call):
             if name == b"authorization":
                 self.authorization = value
                 break
-        self.conversation_id: str | None = None
-        self.token_fingerprint: str | None = None
 
     async def run(self) -> None:
         """The relay's pipeline."""

@@ -123,11 +123,7 @@ Rule = Pinned[T] | OneOf[T] | Range
 
 def is_number(value: object) -> bool:
     """An ``int`` or ``float`` that is finite and not a ``bool``."""
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _key(value: object) -> tuple[str, object]:

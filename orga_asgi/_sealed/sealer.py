@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING
 from orga_asgi._errors import InvalidSessionHandle
 from orga_asgi._principal import Secret
 
-from .handles import HANDLE_PATTERN, Sealed, new_handle
+from .handles import HANDLE_PATTERN, MemoryHandles, Sealed, new_handle
+from .policy import SessionPolicy, resolver
 
 if TYPE_CHECKING:
     from orga_asgi._principal import Principal
+    from orga_asgi._ratelimit.redis_store import SharedStore
     from orga_asgi._upstream import ClientSecrets
 
     from .handles import HandleStore
-    from .policy import SessionPolicy
 
-__all__ = ["DEFAULT_HANDLE_TTL", "Sealer", "bearer_handle"]
+__all__ = ["DEFAULT_HANDLE_TTL", "Sealer", "bearer_handle", "make_sealer"]
 
 DEFAULT_HANDLE_TTL = 120
 """Seconds a handle lives when the upstream gave its token no ttl (the vendor's usual)."""
@@ -123,3 +124,25 @@ class Sealer:
     def policy_of(self, sealed: Sealed) -> SessionPolicy:
         """The policy a redeemed record is started under."""
         return sealed.policy if sealed.policy is not None else self.policy
+
+
+def make_sealer(
+    source: object,
+    *,
+    shared: SharedStore | None,
+    key_prefix: str,
+    on_expired: Callable[[int], None],
+) -> Sealer:
+    """The endpoint's sealer: records in the rate limiter's shared store when it has one
+    (one client per URI), else in memory; ``source`` is ``session_policy`` (or ``None``)."""
+    store: HandleStore
+    if shared is not None:
+        from .redis_handles import RedisHandles
+
+        store = RedisHandles(
+            shared.client, describe=shared.scrub, key_prefix=key_prefix, on_expired=on_expired
+        )
+    else:
+        store = MemoryHandles(on_expired)
+    fixed = source if isinstance(source, SessionPolicy) else SessionPolicy()
+    return Sealer(store=store, policy=fixed, resolve=resolver(source) if source else None)

@@ -14,7 +14,7 @@ __all__ = ["AttemptHook", "Reporter", "Route", "UpstreamAttempt", "UpstreamCall"
 
 logger = get_logger("orga_asgi.exchange")
 
-UpstreamCall = Literal["client-secrets", "ice-config"]
+UpstreamCall = Literal["client-secrets", "ice-config", "calls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +22,8 @@ class UpstreamAttempt:
     """One HTTP attempt against the upstream, as told to ``on_attempt``.
 
     Attributes:
-        call: ``"client-secrets"`` or ``"ice-config"``.
+        call: ``"client-secrets"``, ``"ice-config"`` or ``"calls"`` (a sealed session's
+            start, through the relay).
         method: ``"POST"`` or ``"GET"``.
         url: the URL called (it never carries a secret).
         status: the HTTP status, or ``None`` when no reply came.

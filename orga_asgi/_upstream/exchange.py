@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
@@ -33,6 +33,7 @@ from orga_asgi._principal import Secret
 from .attempts import AttemptHook, Reporter, Route, where
 from .base import InvalidBody, Transport, TransportFailure, TransportTimeout, UpstreamReply
 from .replies import ClientSecrets, check_content_type, parse_ice_servers, parse_token
+from .sessions import parse_call_answer
 
 __all__ = ["Exchange"]
 
@@ -88,6 +89,7 @@ class Exchange:
         self._transport = transport
         self._mint = Route("client-secrets", "POST", f"{base_url}/v1/realtime/client-secrets")
         self._ice = Route("ice-config", "GET", f"{base_url}/v1/realtime/ice-config")
+        self._calls = Route("calls", "POST", f"{base_url}/v1/realtime/calls")
         self._timeout = timeout
         self._deadline = deadline
         self._retries = retries
@@ -116,8 +118,38 @@ class Exchange:
         expires_at = minted_at + timedelta(seconds=ttl) if ttl is not None else None
         return ClientSecrets(token, ice_servers, ttl, expires_at)
 
+    async def start_call(self, token: Secret, body: bytes) -> dict[str, Any]:
+        """Start a session: ``POST /v1/realtime/calls`` with ``token`` and the JSON ``body``.
+
+        Not idempotent (each call starts a conversation): retried only when nothing can
+        have reached the upstream (a connect error), never after a status.
+
+        Returns:
+            ``{"conversation_id", "answer": {"sdp", "type"}}``, checked.
+
+        Raises:
+            UpstreamError: the upstream failed (see the error table); nothing else.
+        """
+        try:
+            return await self._call(
+                self._calls, "Bearer " + token.reveal(), time.monotonic() + self._deadline,
+                parse_call_answer, body=body, statuses=frozenset(),
+            )  # fmt: skip
+        except OrgaError:
+            raise
+        except Exception as exc:  # a bug, or a supplied transport breaking its contract
+            logger.error("the upstream session start failed unexpectedly: %s", where(exc))
+            raise UpstreamUnavailable(type(exc).__name__) from None
+
     async def _call(
-        self, route: Route, authorization: str, give_up_at: float, read: Callable[[bytes], _T]
+        self,
+        route: Route,
+        authorization: str,
+        give_up_at: float,
+        read: Callable[[bytes], _T],
+        *,
+        body: bytes | None = None,
+        statuses: frozenset[int] = _RETRY_STATUSES,
     ) -> _T:
         resend = 0
         while True:
@@ -127,7 +159,7 @@ class Exchange:
             started = time.perf_counter()
             try:
                 reply = await self._transport.request(
-                    route.method, route.url, authorization, min(self._timeout, remaining)
+                    route.method, route.url, authorization, min(self._timeout, remaining), body
                 )
             except TransportTimeout:
                 self._report(route, None, started, "timeout", resend)
@@ -147,7 +179,7 @@ class Exchange:
                 raise UpstreamUnavailable(type(exc).__name__) from None
             else:
                 ended = time.perf_counter()
-                if reply.status not in _RETRY_STATUSES or resend >= self._retries:
+                if reply.status not in statuses or resend >= self._retries:
                     try:
                         result = self._settle(route, reply, read)
                     except UpstreamError:
@@ -170,8 +202,13 @@ class Exchange:
         status = reply.status
         if status in (401, 403):
             if route.call == "client-secrets":
-                logger.error("Orga rejected the API key (HTTP %d): check ORGA_API_KEY", status)
+                # Logged by the caller, which knows the key (by fingerprint) and what came next.
                 raise UpstreamAuthFailed(f"client-secrets answered {status}")
+            if route.call == "calls":
+                # The token a handle stood for was refused: the server's credential, not
+                # the browser's (the API key is not at fault: no rotation is triggered).
+                logger.error("Orga refused a sealed session's token (HTTP %d)", status)
+                raise UpstreamAuthFailed(f"calls answered {status}")
             raise UpstreamInvalidResponse(f"ice-config refused the new token ({status})")
         if status == 429:
             raise UpstreamRateLimited(

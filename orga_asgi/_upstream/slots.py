@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import anyio
 
 from orga_asgi._errors import Busy
@@ -16,9 +19,17 @@ class UpstreamSlots:
     bounded queue keeps a burst from piling up requests that would time out anyway.
     """
 
-    def __init__(self, limit: int | None, queue_timeout: float) -> None:
+    def __init__(
+        self,
+        limit: int | None,
+        queue_timeout: float,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> None:
         self._limit = limit
         self._queue_timeout = queue_timeout
+        # Told the seconds an entry waited when every slot was taken (refused ones too); not
+        # told when a slot was free, which is the common case and costs nothing here.
+        self._on_wait = on_wait
         # Created on first use, inside the running event loop (asyncio or trio).
         self._semaphore: anyio.Semaphore | None = None
 
@@ -28,12 +39,18 @@ class UpstreamSlots:
         semaphore = self._semaphore
         if semaphore is None:
             semaphore = self._semaphore = anyio.Semaphore(self._limit)
+        on_wait = self._on_wait
         try:
             semaphore.acquire_nowait()
         except anyio.WouldBlock:
-            with anyio.move_on_after(self._queue_timeout):
-                await semaphore.acquire()
-                return
+            started = time.perf_counter()
+            try:
+                with anyio.move_on_after(self._queue_timeout):
+                    await semaphore.acquire()
+                    return
+            finally:
+                if on_wait is not None:
+                    on_wait(time.perf_counter() - started)
             raise Busy("no upstream slot within the queue timeout") from None
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -26,7 +26,8 @@ Metrics, on the meter ``orga_asgi`` (none labelled with a user or an address):
 - ``orga_asgi.tokens.issued``: tokens minted (the route and ``issue()``);
 - ``orga_asgi.requests.refused``: refused requests, by ``orga_asgi.refusal.reason`` (the
   error code of the answer);
-- ``orga_asgi.upstream.queue.duration`` (s): time waited for an upstream slot;
+- ``orga_asgi.upstream.queue.duration`` (s): time waited for an upstream slot, by the
+  mints that found every slot taken (a free slot is no measurement: it costs nothing);
 - ``orga_asgi.in_flight``: mints in progress (admission, slot wait and exchange);
 - ``orga_asgi.ratelimit.store.available``: 1 while the shared rate-limit store answers,
   0 while it is down (1 until told otherwise).
@@ -124,23 +125,29 @@ class OpenTelemetryObserver(Observer):
             meter, "orga_asgi.upstream.queue.duration",
             "Time a mint waited for an upstream slot.", QUEUE_BUCKETS,
         )  # fmt: skip
-        self._issued = meter.create_counter(
-            "orga_asgi.tokens.issued", unit="{token}", description="Tokens minted."
-        )
-        self._refused = meter.create_counter(
-            "orga_asgi.requests.refused", unit="{request}",
+        # Counts kept here and read when the SDK collects (asynchronous instruments): a
+        # mint adds to an int instead of paying an SDK measurement for each of them.
+        self._issued = self._in_flight = 0
+        self._refused: dict[str, int] = {}
+        self._store_up = 1
+        meter.create_observable_counter(
+            "orga_asgi.tokens.issued", callbacks=[self._observe_issued], unit="{token}",
+            description="Tokens minted.",
+        )  # fmt: skip
+        meter.create_observable_counter(
+            "orga_asgi.requests.refused", callbacks=[self._observe_refused], unit="{request}",
             description="Requests refused, by orga_asgi.refusal.reason (the error code).",
         )  # fmt: skip
-        self._in_flight = meter.create_up_down_counter(
-            "orga_asgi.in_flight", unit="{request}",
+        meter.create_observable_up_down_counter(
+            "orga_asgi.in_flight", callbacks=[self._observe_in_flight], unit="{request}",
             description="Mints in progress: admission, upstream slot wait and exchange.",
         )  # fmt: skip
-        self._store_up = 1
         meter.create_observable_gauge(
             "orga_asgi.ratelimit.store.available", callbacks=[self._observe_store], unit="1",
             description="1 while the shared rate-limit store answers, 0 while it is down.",
         )  # fmt: skip
         self._servers: dict[tuple[str, str], dict[str, str | int]] = {}
+        self._span_attrs: dict[tuple[str, str, int | None, str | None, int], Attributes] = {}
         self._attempt_attrs: dict[tuple[str, str, int | None, str | None], Attributes] = {}
         self._refusal_attrs: dict[str, Attributes] = {}
         # The issue span of this task and the token of the context it made current. A
@@ -156,7 +163,7 @@ class OpenTelemetryObserver(Observer):
 
     def on_issue_start(self) -> None:
         """A mint began: start ``orga_asgi.issue`` and make it current for the attempts."""
-        self._in_flight.add(1)
+        self._in_flight += 1
         span = self._tracer.start_span("orga_asgi.issue", kind=SpanKind.INTERNAL)
         # A sampled-out span still has a valid context: made current, its children follow
         # the same decision. An invalid one (no SDK) is not worth a context switch.
@@ -169,7 +176,7 @@ class OpenTelemetryObserver(Observer):
 
     def on_issue_end(self, outcome: str) -> None:
         """The mint ended with ``outcome`` (``issued`` or an error code)."""
-        self._in_flight.add(-1)
+        self._in_flight -= 1
         state = self._issue.get()
         if state is None:
             return
@@ -197,19 +204,34 @@ class OpenTelemetryObserver(Observer):
         span = self._tracer.start_span(
             attempt.method,
             kind=SpanKind.CLIENT,
-            attributes=server,  # the SDK copies it; the no-op tracer ignores it
+            attributes=self._span_attributes(attempt, server),  # copied by the SDK
             start_time=ended - int(attempt.duration * 1e9),
         )
-        if span.is_recording():
-            if attempt.status is not None:
-                span.set_attribute("http.response.status_code", attempt.status)
-            if attempt.error_type is not None:
-                span.set_attribute("error.type", attempt.error_type)
-                span.set_status(Status(StatusCode.ERROR))
-            if attempt.resend_count:
-                span.set_attribute("http.request.resend_count", attempt.resend_count)
+        if attempt.error_type is not None and span.is_recording():
+            span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=ended)
         self._duration.record(attempt.duration, self._attempt_attributes(attempt, server))
+
+    def _span_attributes(
+        self, attempt: UpstreamAttempt, server: dict[str, str | int]
+    ) -> Attributes:
+        """All of a CLIENT span's attributes, given at its start (samplers see them), built
+        once per distinct attempt shape."""
+        key = (attempt.method, attempt.url, attempt.status, attempt.error_type,
+               attempt.resend_count)  # fmt: skip
+        found = self._span_attrs.get(key)
+        if found is None:
+            built: dict[str, str | int] = dict(server)
+            if attempt.status is not None:
+                built["http.response.status_code"] = attempt.status
+            if attempt.error_type is not None:
+                built["error.type"] = attempt.error_type
+            if attempt.resend_count:
+                built["http.request.resend_count"] = attempt.resend_count
+            found = built
+            if len(self._span_attrs) < _CACHE_LIMIT:
+                self._span_attrs[key] = found
+        return found
 
     def _attempt_attributes(
         self, attempt: UpstreamAttempt, server: dict[str, str | int]
@@ -237,16 +259,12 @@ class OpenTelemetryObserver(Observer):
         outcome = event.outcome
         if outcome in _NOT_REFUSED:
             return
-        attributes = self._refusal_attrs.get(outcome)
-        if attributes is None:
-            attributes = {"orga_asgi.refusal.reason": outcome}
-            if len(self._refusal_attrs) < _CACHE_LIMIT:
-                self._refusal_attrs[outcome] = attributes
-        self._refused.add(1, attributes)
+        # Outcomes are the error table's codes: a bounded set of keys.
+        self._refused[outcome] = self._refused.get(outcome, 0) + 1
 
     def on_token_issued(self, event: TokenIssued) -> None:
         """Count a minted token."""
-        self._issued.add(1)
+        self._issued += 1
 
     def on_upstream_queue(self, waited: float) -> None:
         """Record the seconds a mint waited for an upstream slot."""
@@ -258,3 +276,21 @@ class OpenTelemetryObserver(Observer):
 
     def _observe_store(self, options: CallbackOptions) -> Iterable[Observation]:
         return (Observation(self._store_up),)
+
+    def _observe_issued(self, options: CallbackOptions) -> Iterable[Observation]:
+        return (Observation(self._issued),)
+
+    def _observe_in_flight(self, options: CallbackOptions) -> Iterable[Observation]:
+        return (Observation(self._in_flight),)
+
+    def _observe_refused(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(count, self._refusal_attributes(reason))
+            for reason, count in list(self._refused.items())  # a copy: the loop may add
+        ]
+
+    def _refusal_attributes(self, reason: str) -> Attributes:
+        found = self._refusal_attrs.get(reason)
+        if found is None:
+            found = self._refusal_attrs[reason] = {"orga_asgi.refusal.reason": reason}
+        return found

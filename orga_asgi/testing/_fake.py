@@ -8,19 +8,23 @@ dropped answer is cut from. A new upstream route is one row plus one handler met
 from __future__ import annotations
 
 import hmac
+import json
+import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 import anyio
 
+from orga_asgi._keys.check import fingerprint
 from orga_asgi._types import Receive, Scope, Send
 
 from . import _asgi
 from ._faults import FaultQueues, answer, build_fault
 from ._recording import RecordedCall, recording, remember
+from ._sdp import answer_for
 from ._tokens import TokenStore
 
 __all__ = ["FAKE_API_KEY", "FAKE_BASE_URL", "FakeOrga", "FaultRoute", "TokenField"]
@@ -29,7 +33,7 @@ FAKE_API_KEY = "sk_orga_ai_test"
 FAKE_BASE_URL = "https://fake-orga.test"
 
 TokenField = Literal["both", "ephemeralToken", "ephemeral_token"]
-FaultRoute = Literal["client-secrets", "ice-config"]
+FaultRoute = Literal["client-secrets", "ice-config", "calls"]
 
 _DEFAULT_TTL = 120
 # token_field -> the mint response keys carrying the token
@@ -59,10 +63,16 @@ class _Route:
 
 class FakeOrga:
     """An in-process Orga upstream: ``POST /v1/realtime/client-secrets`` and
-    ``GET /v1/realtime/ice-config``, faithful to both the vendor SDK and the guide.
+    ``GET /v1/realtime/ice-config`` and ``POST /v1/realtime/calls`` (a session start: an
+    SDP answer to the offer), faithful to both the vendor SDK and the guide.
 
     Args:
-        api_key: The only key ``client-secrets`` accepts (as ``Authorization: Bearer``).
+        api_key: The key ``client-secrets`` accepts (as ``Authorization: Bearer``).
+        api_keys: Several keys accepted at once (one per tenant, or the old and the new
+            one of a rotation), instead of ``api_key``. Change them at runtime with
+            :meth:`rotate_key`. Each recorded mint call says which key it used
+            (:attr:`RecordedCall.key_fingerprint`), each token which key minted it
+            (:meth:`minted_with`).
         token_field: Which token field the mint response carries: ``"both"`` (default),
             ``"ephemeralToken"`` (the guide) or ``"ephemeral_token"`` (the Node SDK).
             Also a settable attribute.
@@ -81,20 +91,47 @@ class FakeOrga:
         self,
         *,
         api_key: str = FAKE_API_KEY,
+        api_keys: Iterable[str] | None = None,
         token_field: TokenField = "both",  # noqa: S107 - a field name, not a password
         ttl: int | None = _DEFAULT_TTL,
         clock: Callable[[], float] = time.time,
         max_tokens: int = 100_000,
         max_calls: int = 10_000,
     ) -> None:
-        self._api_key = api_key.encode()
+        keys = [api_key] if api_keys is None else list(api_keys)
+        if not keys or not all(isinstance(key, str) and key for key in keys):
+            raise ValueError("api_keys must be non-empty strings, at least one")
+        self._keys: dict[str, bytes] = {key: key.encode() for key in keys}
         self.token_field = token_field
         self.ttl = ttl
         self._clock = clock
         self._tokens = TokenStore(max_tokens)
         self._calls: deque[RecordedCall] = deque(maxlen=max_calls)
         self._faults = FaultQueues(_PATHS)
-        remember((api_key,))
+        remember(keys)
+
+    def rotate_key(self, new: str, *, revoke: str | None = None) -> None:
+        """Accept ``new`` from now on and, if given, stop accepting ``revoke``.
+
+        ``rotate_key(new)`` is the dashboard's "create key" (both keys work meanwhile);
+        ``rotate_key(new, revoke=old)`` also revokes the old one: mints with it get 401.
+        """
+        if not isinstance(new, str) or not new:
+            raise ValueError("new must be a non-empty string")
+        self._keys[new] = new.encode()
+        remember((new,))
+        if revoke is not None and revoke != new:
+            self._keys.pop(revoke, None)
+
+    @property
+    def accepted_keys(self) -> list[str]:
+        """The fingerprints of the keys accepted now (never the keys themselves)."""
+        return [fingerprint(key) for key in self._keys]
+
+    def minted_with(self, token: str) -> str | None:
+        """The fingerprint of the key that minted ``token``, while the fake holds it."""
+        grant = self._tokens.lookup(token, self._clock())
+        return None if grant is None else grant.key
 
     @property
     def token_field(self) -> TokenField:
@@ -128,7 +165,7 @@ class FakeOrga:
         return list(self._calls)
 
     def calls_to(self, route: FaultRoute) -> list[RecordedCall]:
-        """The recorded calls to ``"client-secrets"`` or ``"ice-config"`` (any method)."""
+        """The recorded calls to ``"client-secrets"``, ``"ice-config"`` or ``"calls"``."""
         path = _PATHS[route]
         return [call for call in self._calls if call.path == path]
 
@@ -160,7 +197,7 @@ class FakeOrga:
         Faults on a route apply in the order queued; wrong-method calls do not consume them.
 
         Args:
-            route: ``"client-secrets"`` or ``"ice-config"``.
+            route: ``"client-secrets"``, ``"ice-config"`` or ``"calls"``.
             status: Answer with this status; the default body is ``{"error": <phrase>}``
                 for 4xx/5xx, ``{}`` otherwise.
             body: Raw response body; alone (no ``status``) it comes with a 200, which is how
@@ -224,7 +261,11 @@ class FakeOrga:
                 break
         method, path = scope["method"], scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
-        call = RecordedCall(method, path, query, authorization, body)
+        used = None
+        if path == _MINT_PATH and authorization is not None:
+            presented = _asgi.bearer(authorization)
+            used = fingerprint(presented) if presented else None
+        call = RecordedCall(method, path, query, authorization, body, used)
         self._calls.append(call)
 
         route = _ROUTES.get(path)
@@ -246,7 +287,11 @@ class FakeOrga:
         await route.handler(self, call, send)
 
     def _accepts(self, api_key: str | None) -> bool:
-        return api_key is not None and hmac.compare_digest(api_key.encode(), self._api_key)
+        if api_key is None:
+            return False
+        given = api_key.encode()
+        # Every key compared, in constant time each: which one matched shows in no timing.
+        return sum(hmac.compare_digest(given, key) for key in self._keys.values()) > 0
 
     async def _mint(self, call: RecordedCall, send: Send) -> None:
         api_key = _asgi.bearer(call.authorization)
@@ -254,10 +299,10 @@ class FakeOrga:
             await _asgi.send_json(send, 401, {"error": "Unauthorized"})
             return
         lifetime = self._ttl if self._ttl is not None else _DEFAULT_TTL
-        token = self._tokens.mint(self._clock(), lifetime)
+        token = self._tokens.mint(self._clock(), lifetime, call.key_fingerprint)
         if recording():  # a leak check is listening: tell it what must never show up
             grant = self._tokens.lookup(token, self._clock())
-            remember((token, self._api_key.decode()))
+            remember((token, *self._keys))
             if grant is not None:
                 remember((grant.username, grant.credential))
         payload: dict[str, object] = dict.fromkeys(_TOKEN_KEYS[self._token_field], token)
@@ -274,6 +319,27 @@ class FakeOrga:
         turn = {"urls": _TURN_URLS, "username": grant.username, "credential": grant.credential}
         await _asgi.send_json(send, 200, {"iceServers": [_STUN, turn]})
 
+    async def _start_call(self, call: RecordedCall, send: Send) -> None:
+        """Start a session: a token this fake minted, an offer; an SDP answer back. The
+        params are recorded with the call (``calls_to("calls")``, its ``body``)."""
+        token = _asgi.bearer(call.authorization)
+        if token is None or self._tokens.lookup(token, self._clock()) is None:
+            await _asgi.send_json(send, 401, {"error": "Unauthorized"})
+            return
+        try:
+            request = json.loads(call.body)
+            offer = request["offer"]
+            sdp = offer["sdp"]
+            valid = offer["type"] == "offer" and isinstance(request.get("params", {}), dict)
+        except (ValueError, KeyError, TypeError):
+            valid = False
+        if not valid or not isinstance(sdp, str) or not sdp.startswith("v=0"):
+            await _asgi.send_json(send, 400, {"error": "Bad Request"})
+            return
+        answer = {"sdp": answer_for(sdp), "type": "answer"}
+        conversation = "conv_" + secrets.token_hex(12)
+        await _asgi.send_json(send, 200, {"conversation_id": conversation, "answer": answer})
+
 
 # path -> route; FakeOrga answers nothing else (404), and each route one method (405).
 _ROUTES: dict[str, _Route] = {
@@ -289,5 +355,12 @@ _ROUTES: dict[str, _Route] = {
         FakeOrga._ice_config,
         b'{"iceServers":[{"urls":"stun:stun.fake-orga.test:3478"}]}',
     ),
+    "/v1/realtime/calls": _Route(
+        "calls",
+        "POST",
+        FakeOrga._start_call,
+        b'{"conversation_id":"conv_0","answer":{"sdp":"v=0\\r\\n","type":"answer"}}',
+    ),
 }
 _PATHS: dict[str, str] = {route.name: path for path, route in _ROUTES.items()}
+_MINT_PATH = _PATHS["client-secrets"]

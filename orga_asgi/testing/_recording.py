@@ -20,6 +20,8 @@ class RecordedCall:
         authorization: Raw ``Authorization`` header, or ``None``. Kept so tests can assert
             the key was sent; :meth:`__repr__` redacts it.
         body: Request body bytes.
+        key_fingerprint: On a ``client-secrets`` call, the fingerprint of the API key it
+            presented (:func:`orga_asgi.keys.fingerprint`, accepted or not); else ``None``.
     """
 
     method: str
@@ -27,6 +29,7 @@ class RecordedCall:
     query_string: str
     authorization: str | None
     body: bytes
+    key_fingerprint: str | None = None
 
     def __repr__(self) -> str:
         auth = self.authorization
@@ -39,7 +42,8 @@ class RecordedCall:
             body += f"...({len(self.body)} bytes)"
         return (
             f"RecordedCall(method={self.method!r}, path={self.path!r}, "
-            f"query_string={self.query_string!r}, authorization={auth!r}, body={body})"
+            f"query_string={self.query_string!r}, authorization={auth!r}, body={body}, "
+            f"key_fingerprint={self.key_fingerprint!r})"
         )
 
 

@@ -16,7 +16,12 @@ __all__ = ["answer_for"]
 _CRLF = "\r\n"
 # What the answerer echoes of a codec, besides its rtpmap.
 _CODEC_ATTRIBUTES = ("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:")
-_DIRECTION = {"sendrecv": "recvonly", "sendonly": "recvonly", "recvonly": "inactive", "inactive": "inactive"}
+_DIRECTION = {
+    "sendrecv": "recvonly",
+    "sendonly": "recvonly",
+    "recvonly": "inactive",
+    "inactive": "inactive",
+}
 
 
 def _sections(offer: str) -> list[list[str]]:

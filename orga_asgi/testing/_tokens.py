@@ -37,6 +37,8 @@ class Grant(NamedTuple):
     expires_at: float
     username: str
     credential: str
+    key: str | None = None
+    """The fingerprint of the API key that minted the token."""
 
 
 class TokenStore:
@@ -64,8 +66,9 @@ class TokenStore:
             found.update((grant.username, grant.credential))
         return found
 
-    def mint(self, now: float, lifetime: int) -> str:
-        """Mint a unique HS256 JWT valid for ``lifetime`` seconds from ``now``."""
+    def mint(self, now: float, lifetime: int, key: str | None = None) -> str:
+        """Mint a unique HS256 JWT valid for ``lifetime`` seconds from ``now``, by the key
+        of fingerprint ``key``."""
         grants = self._grants
         # Expiry mostly follows insertion order, so expired tokens sit at the front; the
         # cap bounds whatever a runtime ``ttl`` change leaves out of order.
@@ -87,7 +90,7 @@ class TokenStore:
         signature = hmac.digest(self._secret, signing_input, "sha256")
         token = (signing_input + b"." + _b64url(signature)).decode("ascii")
         # ``exp`` is the expiry a JWT reader sees, so the fake enforces exactly that.
-        grants[token] = Grant(float(iat + lifetime), _text(raw[16:28]), _text(raw[28:]))
+        grants[token] = Grant(float(iat + lifetime), _text(raw[16:28]), _text(raw[28:]), key)
         return token
 
     def lookup(self, token: str, now: float) -> Grant | None:

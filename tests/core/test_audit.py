@@ -21,7 +21,7 @@ import pytest
 
 from orga_asgi import AuditEvent, ConfigurationError, EndpointConfig, Principal
 from orga_asgi._audit_hook import AuditHook
-from orga_asgi.testing import FakeOrga
+from orga_asgi.testing import FAKE_API_KEY, FakeOrga
 from tests._support import caller, make_endpoint
 
 pytestmark = pytest.mark.anyio
@@ -126,14 +126,16 @@ async def test_audit_principal_plain_keeps_the_id(fake: FakeOrga) -> None:
 
 def test_audit_settings_are_checked_and_read_from_the_environment() -> None:
     config = EndpointConfig.from_env(
-        {"ORGA_AUDIT_KEY": "from-env", "ORGA_AUDIT_PRINCIPAL": "plain"}, authorize=who
+        {"ORGA_AUDIT_KEY": "from-env", "ORGA_AUDIT_PRINCIPAL": "plain"},
+        authorize=who,
+        api_key=FAKE_API_KEY,
     )
     assert (config.audit_key, config.audit_principal) == ("from-env", "plain")
     assert "from-env" not in repr(config)
     with pytest.raises(ConfigurationError, match="audit_principal"):
-        EndpointConfig(authorize=who, audit_principal="clear")  # type: ignore[arg-type]
+        EndpointConfig(authorize=who, api_key=FAKE_API_KEY, audit_principal="clear")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="on_audit"):
-        EndpointConfig(authorize=who, on_audit="not callable")  # type: ignore[arg-type]
+        EndpointConfig(authorize=who, api_key=FAKE_API_KEY, on_audit="not callable")  # type: ignore[arg-type]
 
 
 async def test_an_async_hook_is_awaited(fake: FakeOrga) -> None:

@@ -254,8 +254,14 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "upstream_queue_timeout": ("0.5", 0.5),
     "audit_log": ("0", False),
     "audit_key": ("audit-secret", "audit-secret"),
+    "audit_principal": ("plain", "plain"),
+    "sealed": ("true", True),
+    "relay_prefix": ("/rtc", "/rtc"),
+    "relay_max_body_size": ("32768", 32768),
 }
-CODE_ONLY = {"authorize", "http_client", "observers", "extra_headers"}
+CODE_ONLY = {
+    "authorize", "http_client", "observers", "extra_headers", "on_audit", "session_policy",
+}  # fmt: skip
 
 
 def test_from_env_reads_every_setting() -> None:

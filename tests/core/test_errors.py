@@ -22,6 +22,10 @@ ROWS = {
     "RateLimiterUnavailable": (503, "rate_limiter_unavailable"),
     "Busy": (503, "busy"),
     "ApiKeyUnavailable": (503, "api_key_unavailable"),
+    "InvalidRequestBody": (400, "invalid_request_body"),
+    "InvalidSessionHandle": (401, "invalid_session_handle"),
+    "SessionParamsRefused": (403, "session_params_refused"),
+    "SessionStoreUnavailable": (503, "session_store_unavailable"),
     "InternalError": (500, "internal_error"),
     "UpstreamAuthFailed": (502, "upstream_auth_failed"),
     "UpstreamRateLimited": (503, "upstream_rate_limited"),
@@ -33,7 +37,8 @@ ROWS = {
 
 @pytest.mark.parametrize(("name", "row"), ROWS.items())
 def test_status_and_code(name: str, row: tuple[int, str]) -> None:
-    error = getattr(orga_asgi, name)("detail for the operator")
+    kind = getattr(orga_asgi, name)
+    error = kind.__new__(kind)  # the row belongs to the class: no constructor arguments needed
     assert (error.status, error.code) == row
 
 

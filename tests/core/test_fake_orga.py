@@ -191,7 +191,7 @@ async def test_ttl_none_tokens_still_expire():
 
 async def test_unknown_path_is_404_and_wrong_method_is_405(pair):
     fake, client = pair
-    missing = await client.get("/v1/realtime/calls")
+    missing = await client.get("/v1/realtime/sessions")  # /calls is served now
     assert missing.status_code == 404
     assert missing.json() == {"error": "Not Found"}
     wrong = await client.get(MINT, headers=KEY)
@@ -415,7 +415,7 @@ async def test_faults_queue_in_order_and_skip_wrong_methods(pair):
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"route": "calls", "status": 500},
+        {"route": "no-such-route", "status": 500},
         {"route": "ice-config"},
         {"route": "ice-config", "headers": {"Retry-After": "1"}},
         {"route": "ice-config", "status": 99},

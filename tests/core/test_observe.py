@@ -49,8 +49,9 @@ def who(request: Any) -> Principal | None:
 async def test_one_event_per_request_issued_and_refused(fake: FakeOrga) -> None:
     seen = Recorder()
     endpoint = make_endpoint(
-        fake, authorize=who, observers=[seen], audit_key="k", rate_limits=("1/minute",)
-    )
+        fake, authorize=who, observers=[seen], audit_key="k", rate_limits=("1/minute",),
+        audit_principal="plain",
+    )  # fmt: skip
     origin = {"origin": "https://testserver"}
     async with caller(endpoint) as client:
         issued = await client.get("/", headers={"x-user": "dana", **origin})
@@ -172,7 +173,7 @@ async def test_the_audit_line_is_the_event_in_logfmt(
     fake: FakeOrga, caplog: pytest.LogCaptureFixture
 ) -> None:
     seen = Recorder()
-    endpoint = make_endpoint(fake, authorize=who, observers=[seen])
+    endpoint = make_endpoint(fake, authorize=who, observers=[seen], audit_principal="plain")
     with caplog.at_level(logging.INFO, logger="orga_asgi.audit"):
         async with caller(endpoint) as client:
             await client.get("/", headers={"x-user": 'mallory" status=200'})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -68,3 +69,46 @@ async def test_the_secret_manager_snippet_mints_with_the_key_it_fetches() -> Non
     assert [c.authorization for c in fake.calls_to("client-secrets")] == [
         f"Bearer {FAKE_API_KEY}"
     ] * 2
+
+
+@pytest.mark.anyio
+async def test_the_sealed_sessions_snippet_pins_the_policy_in_the_sandbox() -> None:
+    """The README's sealed snippet, run as written against the sandbox upstream."""
+    import httpx
+
+    from orga_asgi import OrgaMiddleware
+    from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
+
+    section = README.split("## Sealed sessions", 1)[1].split("\n## ", 1)[0]
+    [snippet] = re.findall(r"```python\n(.*?)```", section, re.S)
+    fake = FakeOrga()
+    async with sandbox_client(fake) as upstream:
+        code = snippet.replace(
+            "session_policy=policy)",
+            "session_policy=policy, api_key=FAKE_API_KEY, base_url=FAKE_BASE_URL, "
+            "http_client=upstream)",
+        )
+        assert code != snippet
+        space: dict[str, object] = {
+            "FAKE_API_KEY": FAKE_API_KEY, "FAKE_BASE_URL": FAKE_BASE_URL, "upstream": upstream
+        }  # fmt: skip
+        exec(compile(code, "README.md", "exec"), space)
+        endpoint = space["endpoint"]
+        app = OrgaMiddleware(lambda s, r, send: None, endpoint=endpoint)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://app.test") as client:
+            minted = (await client.get("/api/orga-client-secrets")).json()
+            handle = minted["ephemeralToken"]
+            assert not fake.minted_with(handle)  # a handle, not an Orga token
+            offer = {"sdp": "v=0\r\n", "type": "offer", "candidates": []}
+            params = {"voice": "alloy", "temperature": 0.5, "instructions": "be evil"}
+            answer = await client.post(
+                "/api/orga/v1/realtime/calls",
+                json={"offer": offer, "params": params},
+                headers={"Authorization": f"Bearer {handle}"},
+            )
+        await endpoint.aclose()  # type: ignore[attr-defined]
+    assert answer.status_code == 200, answer.text
+    sent = json.loads(fake.calls_to("calls")[-1].body)
+    assert sent["params"]["instructions"] == "You are the support agent of Example Inc."
+    assert sent["params"]["voice"] == "alloy"

@@ -41,6 +41,9 @@ async def test_token_then_credentials_and_401_without_it(sandboxed: ModuleType) 
         assert (await client.get("/me", headers=ALICE)).json() == {"user": "alice"}
         assert (await client.get("/me", headers={"authorization": "Bearer x"})).status_code == 401
     assert sandboxed.sandbox.is_closed
+    # The route is FastAPI's own now: documented, behind the same bearer scheme.
+    operation = sandboxed.app.openapi()["paths"][DEFAULT_PATH]["get"]
+    assert operation["security"] == [{"HTTPBearer": []}]
 
 
 @pytest.mark.anyio

@@ -49,7 +49,7 @@ def serve(app: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
     reader.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"uvicorn exited with {process.returncode}:\n{''.join(output)}")
@@ -59,7 +59,7 @@ def serve(app: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not answer within 20 s")
+                raise RuntimeError("uvicorn did not answer within 60 s")
             time.sleep(0.05)
         yield base, output
     finally:
@@ -70,6 +70,8 @@ def serve(app: str, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
             process.kill()
             process.wait(timeout=10)
         reader.join(5)
+        if process.stdout:
+            process.stdout.close()
 
 
 @pytest.mark.servers

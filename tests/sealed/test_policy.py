@@ -79,8 +79,9 @@ def test_one_of_for_modalities_constrains_each_element() -> None:
 
 def test_one_of_keeps_booleans_and_numbers_apart() -> None:
     policy = SessionPolicy(temperature=OneOf(1), return_transcription=OneOf(True))
-    with pytest.raises(SessionParamsRefused):
-        policy.apply({"temperature": 1, "return_transcription": 1})  # 1 is not true
+    assert policy.apply({"temperature": 1.0}) == {"temperature": 1.0, "return_transcription": True}
+    with pytest.raises(InvalidRequestBody):
+        policy.apply({"return_transcription": 1})  # 1 is not true
     with pytest.raises(InvalidRequestBody):
         policy.apply({"temperature": True})  # a bool is not a temperature
 

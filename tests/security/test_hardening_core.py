@@ -201,7 +201,7 @@ async def test_the_principal_stays_on_the_audit_line_of_later_refusals(
 ) -> None:
     endpoint = make_endpoint(
         fake, authorize=lambda r: Principal(id="alice"), rate_limits=("2/minute",),
-        max_in_flight_per_principal=1,
+        max_in_flight_per_principal=1, audit_principal="plain",
     )  # fmt: skip
     with caplog.at_level(logging.INFO, logger="orga_asgi.audit"):
         async with caller(endpoint) as client:

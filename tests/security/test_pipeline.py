@@ -147,7 +147,9 @@ async def test_invalid_request_id_is_replaced_and_never_logged(
 async def test_one_audit_line_per_request_with_the_fields_and_nothing_else(
     fake: FakeOrga, caplog: pytest.LogCaptureFixture
 ) -> None:
-    endpoint = make_endpoint(fake, authorize=lambda r: Principal(id="alice"))
+    endpoint = make_endpoint(  # plain: the id itself on the line (the default is its HMAC)
+        fake, authorize=lambda r: Principal(id="alice"), audit_principal="plain"
+    )
     with caplog.at_level(logging.INFO, logger="orga_asgi.audit"):
         async with caller(endpoint) as client:
             response = await client.get(

@@ -157,7 +157,7 @@ async def test_quart_auth_user_is_the_principal(
 ) -> None:
     caplog.set_level(logging.INFO, logger="orga_asgi.audit")
     app = make_app()
-    OrgaQuart(app, authorize=quart_auth_user, **sandbox(fake))
+    OrgaQuart(app, authorize=quart_auth_user, audit_principal="plain", **sandbox(fake))
     async with caller(app) as client:
         anonymous = await client.get(DEFAULT_PATH)
         assert (await client.post("/login", params={"id": "user-42"})).status_code == 200
