@@ -158,7 +158,14 @@ SHAPES: dict[str, tuple[Callable[[str], Any], str]] = {
     "custom_fields": (custom_fields, "no session [REDACTED]"),
     "syntax_error": (syntax_error, "SyntaxError"),
     "computed_str": (computed_str, "CredentialWithheld: computed_str.<locals>.Opaque withheld"),
-    "group_message": (group_message, "CredentialWithheld: ExceptionGroup withheld"),
+    # The builtin group (3.11+) keeps its message read-only, so it is withheld whole; the
+    # 3.10 backport's message can be scrubbed in place.
+    "group_message": (
+        group_message,
+        "CredentialWithheld: ExceptionGroup withheld"
+        if sys.version_info >= (3, 11)
+        else "lookups for [REDACTED] failed",
+    ),
     "cycle": (cycle, "RuntimeError: b [REDACTED]"),
 }
 

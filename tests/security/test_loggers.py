@@ -27,10 +27,12 @@ skipped = []
 for info in pkgutil.walk_packages(orga_asgi.__path__, "orga_asgi.", onerror=lambda name: None):
     try:
         importlib.import_module(info.name)
-    except ModuleNotFoundError as exc:  # an optional dependency that is not installed
-        if (exc.name or "").split(".")[0] == "orga_asgi":
+    except ImportError as exc:  # an optional dependency that is not installed
+        # contrib modules re-raise a missing extra as ImportError with an install hint
+        missing = exc.name or (exc.__cause__ and getattr(exc.__cause__, "name", None)) or ""
+        if missing.split(".")[0] == "orga_asgi":
             raise
-        skipped.append(f"{info.name} (needs {exc.name})")
+        skipped.append(f"{info.name} (needs {missing or exc})")
 
 from orga_asgi import _log
 from orga_asgi._request_id import request_id_var
