@@ -43,6 +43,7 @@ logger = get_logger("orga_asgi.jwt")
 _MAX_JWKS_BYTES = 512 * 1024
 # Far above any real access token (a few KiB with many claims), far below what would cost.
 _MAX_TOKEN_LENGTH = 16 * 1024
+_MAX_CLAIMS_DEPTH = 32  # claims are flat in practice; a bound keeps hooks safe from nesting
 _ASYMMETRIC = frozenset({"RSA", "EC", "OKP"})
 
 
@@ -165,6 +166,10 @@ class JWTVerifier:
         try:
             decoded = jose_jwt.decode(token, keys, registry=self._registry)
             self._claims.validate(decoded.claims)
+            if _depth(decoded.claims) > _MAX_CLAIMS_DEPTH:
+                # The same refusal on every Python: 3.13's json parser decodes nesting
+                # that older ones stop with RecursionError, and hooks must not get it either.
+                raise ValueError("claims nested too deep")
         except (JoseError, ValueError, TypeError, KeyError, RecursionError) as exc:
             # RecursionError: deeply nested claims (only a signed token gets that far).
             logger.debug("JWT refused: %s", type(exc).__name__)
@@ -266,3 +271,21 @@ class JWTVerifier:
 
 class _JWKSError(Exception):
     """A JWKS answer we cannot use; the message is a fixed, secret-free reason."""
+
+
+def _depth(value: object) -> int:
+    """How deeply ``value``'s JSON containers nest, walked without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > _MAX_CLAIMS_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest

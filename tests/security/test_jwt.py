@@ -609,6 +609,16 @@ async def test_deeply_nested_signed_claims_are_401_not_500(
     ]
 
 
+@pytest.mark.parametrize(("depth", "status"), [(20, 200), (40, 401)])
+async def test_claims_nesting_has_one_bound_on_every_python(
+    fake: FakeOrga, http: httpx.AsyncClient, depth: int, status: int
+) -> None:
+    # Below RecursionError on every interpreter, so only the verifier's own bound decides.
+    payload = json.dumps(claims())[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}"
+    token = signed_raw({"alg": "RS256", "kid": "rsa-1"}, payload)
+    assert await call(fake, Auth(http), token) == [status]
+
+
 async def test_huge_tokens_are_refused_before_any_work(
     fake: FakeOrga, idp: IdP, http: httpx.AsyncClient
 ) -> None:
