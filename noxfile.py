@@ -28,7 +28,7 @@ nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
 nox.options.sessions = [
     "lint", "typecheck", "tests", "plugins", "starlette", "fastapi", "litestar", "quart",
-    "django", "redis", "servers", "reliability", "browser", "otel",
+    "django", "redis", "servers", "reliability", "browser", "otel", "docs",
 ]  # fmt: skip
 
 
@@ -285,7 +285,12 @@ def soak(session: nox.Session) -> None:
 @nox.session(python=LATEST_PY)
 def bench(session: nox.Session) -> None:
     """The benchmark table (needs nginx and wrk from Debian's packages)."""
-    session.install("-e", ".[redis,server]", "uvloop", "httptools")
+    # granian: its rows; the otel group: the telemetry-on row (SDK, in-memory exporters);
+    # py-spy: --profile, which shows where a MISSED row's time goes.
+    session.install(
+        "-e", ".[redis,server,otel]", "uvloop", "httptools", "granian", "py-spy",
+        *_groups("otel"),
+    )  # fmt: skip
     session.run("python", "bench/run.py", *session.posargs)
 
 
@@ -295,6 +300,16 @@ def lint(session: nox.Session) -> None:
     session.install(*_groups("lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=LATEST_PY, tags=["core"])
+def docs(session: nox.Session) -> None:
+    """The documentation site, strict (mkdocs.yml): into site/, or the directory given."""
+    # The package itself: docs/_hooks.py renders the settings table from EndpointConfig;
+    # ruff (the lint group): mkdocstrings formats the reference's signatures with it.
+    session.install("-e", ".", *_groups("docs", "lint"))
+    site = session.posargs[0] if session.posargs else "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", site, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(python=LATEST_PY, tags=["core"])

@@ -13,9 +13,7 @@ Needs ``pip install 'orga-asgi[server]' orga-asgi-fastapi``.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException
@@ -23,7 +21,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from orga_asgi_fastapi import OrgaRouter
 
 from orga_asgi import Principal
-from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
 
 TOKENS = {"alice-token": "alice"}  # stands in for your token check (a JWT library, a DB)
 
@@ -40,32 +37,14 @@ def current_user(
     return Principal(id=user_id)
 
 
-sandbox = None if os.environ.get("ORGA_API_KEY") else sandbox_client()
-if sandbox is None:
-    # Real Orga: ORGA_API_KEY (and ORGA_BASE_URL, if set) come from the environment, and
-    # only HTTPS is served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
-    orga = OrgaRouter(current_user=current_user)
-else:
-    # No key: an in-process sandbox upstream, and plain http from this machine (dev only).
-    orga = OrgaRouter(
-        current_user=current_user,
-        api_key=FAKE_API_KEY,
-        base_url=FAKE_BASE_URL,
-        http_client=sandbox,
-        allow_insecure_loopback=True,
-    )
+# No key: the sandbox, an in-process fake Orga (fake tokens, plain http from this machine;
+# dev only). With ORGA_API_KEY (and ORGA_BASE_URL, if set), real Orga, and only HTTPS is
+# served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
+orga = OrgaRouter(current_user=current_user, sandbox=not os.environ.get("ORGA_API_KEY"))
 
-
-@contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
-    # The router's own lifespan closes the endpoint; the sandbox client is ours.
-    if sandbox is not None:
-        await sandbox.aclose()
-
-
-app = FastAPI(lifespan=lifespan)
-# GET/POST /api/orga-client-secrets, documented in /docs, behind current_user.
+app = FastAPI()
+# GET/POST /api/orga-client-secrets, documented in /docs, behind current_user. The router's
+# lifespan closes the endpoint with the app (the upstream pool, or the sandbox's client).
 app.include_router(orga)
 
 

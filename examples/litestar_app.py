@@ -31,8 +31,6 @@ from litestar.params import Body
 from litestar.security.session_auth import SessionAuth
 from orga_asgi_litestar import OrgaPlugin, OrgaPluginConfig
 
-from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
-
 PASSWORDS = {"ada": "lovelace", "grace": "hopper"}  # stands in for your user store
 
 
@@ -68,27 +66,15 @@ session_auth = SessionAuth[User, ServerSideSessionBackend](
     exclude=["/login", "/schema"],
 )
 
-sandbox = None if os.environ.get("ORGA_API_KEY") else sandbox_client()
-if sandbox is None:
-    # Real Orga: ORGA_API_KEY (and ORGA_BASE_URL, if set) come from the environment, and
-    # only HTTPS is served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
-    options: dict[str, Any] = {}
-else:
-    # No key: an in-process sandbox upstream, and plain http from this machine (dev only).
-    options = {
-        "api_key": FAKE_API_KEY,
-        "base_url": FAKE_BASE_URL,
-        "http_client": sandbox,
-        "allow_insecure_loopback": True,
-    }
-
 # Serves GET/POST /api/orga-client-secrets to logged-in users (request.user), documents it
-# at /schema, and closes the upstream pool at shutdown.
-orga = OrgaPlugin(OrgaPluginConfig(endpoint_options=options))
+# at /schema, and closes the endpoint at shutdown. No key: the sandbox, an in-process fake
+# Orga (fake tokens, plain http from this machine; dev only). With ORGA_API_KEY, real Orga:
+# every other ORGA_* setting comes from the environment too (code wins), and only HTTPS is
+# served (behind a TLS-terminating proxy, set ORGA_TRUSTED_PROXIES).
+orga = OrgaPlugin(OrgaPluginConfig.from_env(sandbox=not os.environ.get("ORGA_API_KEY")))
 
 app = Litestar(
     route_handlers=[login],
     on_app_init=[session_auth.on_app_init],
     plugins=[orga],
-    on_shutdown=[sandbox.aclose] if sandbox is not None else [],  # the sandbox client is ours
 )

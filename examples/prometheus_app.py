@@ -32,7 +32,6 @@ from starlette.routing import Route
 from orga_asgi import DEFAULT_PATH, OrgaClientSecrets, Principal
 from orga_asgi.auth import bearer
 from orga_asgi.contrib.otel import OpenTelemetryObserver
-from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
 
 TOKENS = {"alice-token": "alice"}  # stands in for your token check (a JWT library, a DB)
 
@@ -52,21 +51,14 @@ provider = MeterProvider(
 )
 observers = [OpenTelemetryObserver(meter_provider=provider)]
 
-sandbox = None if os.environ.get("ORGA_API_KEY") else sandbox_client()
-if sandbox is None:
-    # Real Orga: ORGA_API_KEY (and ORGA_BASE_URL, if set) come from the environment, and
-    # only HTTPS is served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
-    endpoint = OrgaClientSecrets(authorize=bearer(verify_token), observers=observers)
-else:
-    # No key: an in-process sandbox upstream, and plain http from this machine (dev only).
-    endpoint = OrgaClientSecrets(
-        authorize=bearer(verify_token),
-        api_key=FAKE_API_KEY,
-        base_url=FAKE_BASE_URL,
-        http_client=sandbox,
-        allow_insecure_loopback=True,
-        observers=observers,
-    )
+# No key: the sandbox, an in-process fake Orga (fake tokens, plain http from this machine;
+# dev only). With ORGA_API_KEY (and ORGA_BASE_URL, if set), real Orga, and only HTTPS is
+# served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
+endpoint = OrgaClientSecrets(
+    authorize=bearer(verify_token),
+    observers=observers,
+    sandbox=not os.environ.get("ORGA_API_KEY"),
+)
 
 
 async def scrape(request: Request) -> Response:
@@ -78,8 +70,6 @@ async def scrape(request: Request) -> Response:
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     async with endpoint:  # served as a route: the endpoint is ours to close
         yield
-    if sandbox is not None:
-        await sandbox.aclose()
     provider.shutdown()  # unregisters the exporter from prometheus_client's registry
 
 

@@ -13,30 +13,24 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Any
 
 from orga_asgi_quart import OrgaQuart, quart_auth_user
 from quart import Quart, redirect
 from quart_auth import AuthUser, QuartAuth, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
-
 app = Quart(__name__)
 app.secret_key = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32)
 app.config["QUART_AUTH_COOKIE_SECURE"] = False  # plain HTTP on this machine; True behind HTTPS
 QuartAuth(app)
+# Without ORGA_API_KEY, the sandbox: an in-process fake Orga, no account needed. With it,
+# Orga itself (ORGA_API_KEY and ORGA_BASE_URL are read from the environment).
+app.config["ORGA_SANDBOX"] = not os.environ.get("ORGA_API_KEY")
 
-if os.environ.get("ORGA_API_KEY"):  # Orga itself: ORGA_API_KEY (and ORGA_BASE_URL) are read
-    upstream: dict[str, Any] = {}
-else:  # the sandbox: an in-process fake Orga, no account needed
-    sandbox = sandbox_client()
-    upstream = {"api_key": FAKE_API_KEY, "base_url": FAKE_BASE_URL, "http_client": sandbox}
-    app.after_serving(sandbox.aclose)
-
-# Serves GET/POST /api/orga-client-secrets to quart-auth's current_user (logged out: 401).
-# allow_insecure_loopback: plain HTTP from this machine only, for local development.
-OrgaQuart(app, authorize=quart_auth_user, allow_insecure_loopback=True, **upstream)
+# Serves GET/POST /api/orga-client-secrets to quart-auth's current_user (logged out: 401),
+# and closes the endpoint in after_serving. allow_insecure_loopback: plain HTTP from this
+# machine only, with a real key too, for local development.
+OrgaQuart(app, authorize=quart_auth_user, allow_insecure_loopback=True)
 
 PAGE = """<!doctype html><title>Orga credentials from Quart</title>
 <form method="post" action="/login"><button>Log in as demo-user</button></form>

@@ -27,7 +27,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from orga_asgi import DEFAULT_PATH, OrgaClientSecrets, Principal
-from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
 
 
 async def login(request: Request) -> JSONResponse:
@@ -42,29 +41,19 @@ def session_user(request: Request) -> Principal | None:
     return Principal(id=user_id) if user_id else None
 
 
-sandbox = None if os.environ.get("ORGA_API_KEY") else sandbox_client()
-if sandbox is None:
-    # Real Orga: ORGA_API_KEY (and ORGA_BASE_URL, if set) come from the environment, and
-    # only HTTPS is served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
-    endpoint = OrgaClientSecrets(authorize=session_user)
-else:
-    # No key: an in-process sandbox upstream, and plain http from this machine (dev only).
-    endpoint = OrgaClientSecrets(
-        authorize=session_user,
-        api_key=FAKE_API_KEY,
-        base_url=FAKE_BASE_URL,
-        http_client=sandbox,
-        allow_insecure_loopback=True,
-    )
+# No key: the sandbox, an in-process fake Orga (fake tokens, plain http from this machine;
+# dev only). With ORGA_API_KEY (and ORGA_BASE_URL, if set), real Orga, and only HTTPS is
+# served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
+SANDBOX = not os.environ.get("ORGA_API_KEY")
+endpoint = OrgaClientSecrets(authorize=session_user, sandbox=SANDBOX)
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    # Served as a route (not through OrgaMiddleware), the endpoint is ours to close.
+    # Served as a route (not through OrgaMiddleware), the endpoint is ours to close: its
+    # upstream pool, or the sandbox's client.
     async with endpoint:
         yield
-    if sandbox is not None:
-        await sandbox.aclose()
 
 
 app = Starlette(
@@ -77,7 +66,7 @@ app = Starlette(
             SessionMiddleware,
             # A fresh key per process logs everyone out on restart; set SESSION_SECRET to keep them.
             secret_key=os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32),
-            https_only=sandbox is None,
+            https_only=not SANDBOX,
         )
     ],
     lifespan=lifespan,

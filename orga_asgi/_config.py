@@ -68,6 +68,13 @@ class EndpointConfig:
     """An ``httpx.AsyncClient`` to use instead of the built-in aiohttp pool; you own it and
     close it. Code only."""
 
+    sandbox: bool | None = None
+    """Run against an in-process fake Orga (:class:`~orga_asgi.testing.FakeOrga`, created on
+    first use, closed with the endpoint): fake tokens, no account and no API key, plain HTTP
+    from loopback and from Starlette's ``TestClient``. Development and tests only: one
+    WARNING says so at construction. Refused next to a real ``api_key``, a key provider,
+    another ``base_url`` or an ``http_client``. Default ``ORGA_SANDBOX``, else off."""
+
     require_https: bool = True
     """Refuse requests whose effective scheme is not https (403 ``https_required``)."""
 
@@ -114,8 +121,13 @@ class EndpointConfig:
     """Concurrent mints one caller may have; more get 429 ``too_many_in_flight`` (which
     spends no rate-limit window). ``None`` means no cap."""
 
-    max_upstream_concurrency: int | None = 100
-    """Concurrent upstream exchanges per process; ``None`` means no cap."""
+    max_upstream_concurrency: int | None = 512
+    """Concurrent upstream exchanges per process (and the built-in pool's connections);
+    ``None`` means no cap. Size it by Little's law: mints per second x the seconds one
+    exchange holds its slot (two upstream calls: about twice Orga's latency). 512 covers
+    ~2,500 mints/s at 100 ms per call, more than one process mints on its CPU, so a burst
+    waits for CPU rather than for a slot (1,000 callers at 100 ms per call: no 503). Lower
+    it only to shield the upstream; excess requests wait ``upstream_queue_timeout``."""
 
     upstream_queue_timeout: float = 2.0
     """Seconds a request may wait for an upstream slot before 503 ``busy``."""

@@ -2,28 +2,26 @@
 
 The route's pipeline itself is :mod:`orga_asgi._request` (one object per request, one
 method per stage); the admission and mint sequence it shares with :meth:`issue` is
-:mod:`orga_asgi._mint`. Everything here runs once, at construction, or at shutdown.
+:mod:`orga_asgi._mint`; the parts are wired from the configuration by
+:mod:`orga_asgi._assembly`. Everything here runs once, at construction, or at shutdown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _settings
+from ._assembly import assemble
 from ._config import DEFAULT_HSTS, EndpointConfig
 from ._errors import ConfigurationError
 from ._middleware import answer_lifespan
-from ._mint import Minter
-from ._observers import Observers
-from ._principal import AuthorizeHook, Principal, Secret, as_async_hook
-from ._ratelimit import RateLimitGate
-from ._request import Call, Route
-from ._responses import Responses
-from ._sealed.relay import Relay, RelayRoute
-from ._sealed.sealer import Sealer, make_sealer
-from ._upstream import ClientSecrets, Exchange, UpstreamSlots, default_transport
+from ._principal import AuthorizeHook, Principal, Secret
+from ._request import Call
+from ._sandbox import warn as sandbox_warning
+from ._sealed.relay import Relay
+from ._upstream import ClientSecrets
 from .keys import KeyPicker, KeyProvider
 
 if TYPE_CHECKING:
@@ -32,6 +30,7 @@ if TYPE_CHECKING:
     from ._sealed import PolicySource
     from ._types import Receive, Scope, Send
     from .observe import AuditEvent, Observer
+    from .testing import FakeOrga
 
 __all__ = ["OrgaClientSecrets"]
 
@@ -75,6 +74,7 @@ class OrgaClientSecrets:
         deadline: float = 15.0,
         retries: int = 2,
         http_client: httpx.AsyncClient | None = None,
+        sandbox: bool | None = None,
         require_https: bool = True,
         allow_insecure_loopback: bool = False,
         trusted_proxies: Sequence[str] | str = (),
@@ -88,7 +88,7 @@ class OrgaClientSecrets:
         strategy: Literal["moving-window", "sliding-window-counter"] = "moving-window",
         on_storage_error: Literal["fallback", "deny", "allow"] = "fallback",
         max_in_flight_per_principal: int | None = 2,
-        max_upstream_concurrency: int | None = 100,
+        max_upstream_concurrency: int | None = 512,
         upstream_queue_timeout: float = 2.0,
         audit_log: bool = True,
         audit_key: str | None = None,
@@ -109,89 +109,24 @@ class OrgaClientSecrets:
         else:
             _no_keywords_beside(settings)
         self.config = config
-        events = Observers(
-            config.observers,
-            audit_log=config.audit_log,
-            audit_key=config.audit_key,
-            on_audit=config.on_audit,
-            audit_principal=config.audit_principal,
-        )
-        self._events = events
-        self._gate = RateLimitGate(
-            rate_limits=config.rate_limits,
-            ip_rate_limits=config.ip_rate_limits,
-            storage_uri=config.storage_uri,
-            strategy=config.strategy,
-            on_storage_error=config.on_storage_error,
-            max_in_flight_per_principal=config.max_in_flight_per_principal,
-            ipv6_prefix_length=config.ipv6_prefix_length,
-            on_store_state=events.store_state,
-        )
-        events.client_key = self._gate.client_key
-        self._exchange = Exchange(
-            transport=default_transport(
-                config.http_client,
-                timeout=config.timeout,
-                limit=config.max_upstream_concurrency or 100,
-            ),
-            base_url=str(config.base_url),
-            timeout=config.timeout,
-            deadline=config.deadline,
-            retries=config.retries,
-            on_attempt=events.upstream_attempt,
-        )
-        self._keys = config.key_provider()
-        slots = UpstreamSlots(
-            config.max_upstream_concurrency,
-            config.upstream_queue_timeout,
-            on_wait=events.upstream_queued if events.wants_queue else None,
-        )
-        self._minter = Minter(
-            gate=self._gate,
-            slots=slots,  # shared with the relay: one per-process cap on upstream calls
-            exchange=self._exchange,
-            keys=self._keys,
-            observers=events,
-        )
-        hook = cast("AuthorizeHook", config.authorize)  # never None: EndpointConfig checks
-        sts = (b"strict-transport-security", config.hsts.encode("latin-1")) if config.hsts else None
-        responses = Responses(
-            extra=config.extra_headers,
-            vary=config.origins.vary_header,
-            hsts=sts,
-            challenge=getattr(hook, "www_authenticate", None),
-        )
-        self._route = Route(
-            config,
-            proxies=config.proxies,
-            origins=config.origins,
-            authorize=as_async_hook(hook),
-            gate=self._gate,
-            minter=self._minter,
-            observers=events,
-            responses=responses,
-            sealer=self._sealer_for(config, events),
-        )
+        parts = assemble(config, close=self.aclose)
+        self._events, self._gate, self._exchange = parts.events, parts.gate, parts.exchange
+        self._keys, self._minter, self._route = parts.keys, parts.minter, parts.route
+        self._sandbox = parts.sandbox
         self.relay_path = config.relay_prefix + "/v1/realtime/calls"
         """Where :attr:`relay` is served: ``{relay_prefix}/v1/realtime/calls``."""
-        self.relay: Relay | None = None
+        self.relay: Relay | None = parts.relay
         """Sealed: the relay, an ASGI app to serve at :attr:`relay_path` (``OrgaMiddleware``
         does; a framework adapter mounts it). ``None`` when not sealed."""
-        if self._route.sealer is not None:
-            limits = RelayRoute(
-                self._route.sealer, self._exchange, slots, config.relay_max_body_size
-            )
-            self.relay = Relay(self._route, limits, self.aclose)
+        if self._sandbox is not None:
+            sandbox_warning()  # once per endpoint, however many test sessions it serves
 
-    def _sealer_for(self, config: EndpointConfig, events: Observers) -> Sealer | None:
-        if not config.sealed:
-            return None
-        return make_sealer(
-            config.session_policy,
-            shared=self._gate.shared,
-            key_prefix=self._gate.key_prefix,
-            on_expired=events.handles_expired,
-        )
+    @property
+    def fake_orga(self) -> FakeOrga | None:
+        """In the sandbox, the :class:`~orga_asgi.testing.FakeOrga` this endpoint runs
+        against (created on first use), to queue faults on and read the calls it received;
+        ``None`` otherwise."""
+        return self._sandbox.fake if self._sandbox is not None else None
 
     def __repr__(self) -> str:
         return (
@@ -233,9 +168,23 @@ class OrgaClientSecrets:
         """Forget every rate-limit window, for tests of apps (between tests).
 
         With ``memory://`` the call alone is enough; with a shared store, ``await`` it (it
-        deletes this endpoint's keys there). Requests in flight keep their slots.
+        deletes this endpoint's keys there). Requests in flight keep their slots. In the
+        sandbox, ``fake_orga.reset()`` also forgets the fake's calls, faults and tokens.
         """
         return self._gate.reset()
+
+    async def startup(self) -> None:
+        """Check the rate limit store once; lifespan startup calls it (``OrgaMiddleware``
+        and the endpoint served alone). Without a lifespan, the first request checks.
+
+        A shared store that does not answer logs one WARNING (limits are per process
+        meanwhile, under the default ``on_storage_error="fallback"``).
+
+        Raises:
+            ConfigurationError: the store did not answer and ``on_storage_error`` is
+                ``"deny"`` (every request would be a 503): the server should not start.
+        """
+        await self._gate.startup()
 
     async def aclose(self) -> None:
         """Close the upstream pool (unless the user supplied it), the limit store, and the
@@ -262,7 +211,7 @@ class OrgaClientSecrets:
         if kind == "http":
             await Call(self._route, scope, receive, send).handle()
         elif kind == "lifespan":
-            await answer_lifespan(receive, send, on_shutdown=self.aclose)
+            await answer_lifespan(receive, send, on_startup=self.startup, on_shutdown=self.aclose)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})
 

@@ -13,7 +13,7 @@ reach an error body. The tree, with each row of the table::
         ├── HTTPSRequired           403 https_required
         ├── CrossOriginForbidden    403 cross_origin_forbidden
         ├── InvalidRequestBody      400 invalid_request_body
-        ├── InvalidSessionHandle    401 invalid_session_handle
+        ├── InvalidSessionHandle    401 invalid_session_handle   + WWW-Authenticate
         ├── SessionParamsRefused    403 session_params_refused   + "param" in the body
         ├── MethodNotAllowed        405 method_not_allowed       + Allow: GET, POST
         │   └── RelayMethodNotAllowed  405 (the relay's)         + Allow: POST
@@ -84,7 +84,17 @@ class OrgaError(Exception):
 
 
 class ConfigurationError(OrgaError, ValueError):
-    """The endpoint was configured wrongly; raised at construction, with a fix hint."""
+    """The endpoint was configured wrongly; raised at construction, with a fix hint.
+
+    Its message is redacted when made: a message repeats the value it refuses, and a key
+    pasted into the wrong setting (``ORGA_TRUSTED_PROXIES=sk_orga_ai_...``) would otherwise
+    reach stderr and startup tracebacks.
+    """
+
+    def __init__(self, *args: object) -> None:
+        from ._redaction.text import redact  # imports this module's table: import late
+
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class RequestError(OrgaError):
@@ -248,7 +258,10 @@ _TABLE: dict[type[RequestError], ErrorInfo] = {
         400, "invalid_request_body", "The request body is not a valid session request."
     ),
     InvalidSessionHandle: ErrorInfo(
-        401, "invalid_session_handle", "The session handle is missing, unknown, used or expired."
+        401,
+        "invalid_session_handle",
+        "The session handle is missing, unknown, used or expired.",
+        ((b"www-authenticate", b'Bearer error="invalid_token"'),),  # RFC 9110: every 401
     ),
     SessionParamsRefused: ErrorInfo(
         403, "session_params_refused", "A session parameter is not allowed by this server."

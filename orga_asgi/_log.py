@@ -3,7 +3,8 @@
 :func:`get_logger` is the one way to get a logger inside ``orga_asgi``: ruff's ``TID251``
 bans ``logging.getLogger`` everywhere else in the package, and ``tests/security/
 test_loggers.py`` checks every logger the modules create. Use ``%(request_id)s`` in a
-format string to show the id; it is ``-`` outside a request.
+format string to show the id; it is ``-`` outside a request. A handler that also formats
+other libraries' records needs :class:`RequestIdFilter` itself (``orga_asgi.logging``).
 """
 
 from __future__ import annotations

@@ -60,21 +60,30 @@ async def answer_lifespan(
     send: Send,
     *,
     pending: str | None = None,
+    on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Answer the lifespan protocol: startup completes at once; shutdown runs
-    ``on_shutdown`` first, then completes.
+    """Answer the lifespan protocol: startup runs ``on_startup`` (a
+    :class:`ConfigurationError` from it fails the startup, with its message), then
+    completes; shutdown runs ``on_shutdown`` first, then completes.
 
     Args:
         receive: the lifespan scope's ``receive``.
         send: its ``send``.
         pending: a message type already received (by an app that then gave up).
+        on_startup: what to check before the server hears that startup is complete.
         on_shutdown: what to close before the server hears that shutdown is complete.
     """
     while True:
         kind = pending or (await receive())["type"]
         pending = None
         if kind == "lifespan.startup":
+            if on_startup is not None:
+                try:
+                    await on_startup()
+                except ConfigurationError as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
             await send({"type": "lifespan.startup.complete"})
         elif kind == "lifespan.shutdown":
             if on_shutdown is not None:
@@ -144,6 +153,12 @@ class OrgaMiddleware:
             # connection outlives the application.
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await endpoint.aclose()
+            elif message["type"] == "lifespan.startup.complete":
+                # The app started: check the endpoint's store before the server hears it.
+                try:
+                    await endpoint.startup()
+                except ConfigurationError as exc:
+                    message = {"type": "lifespan.startup.failed", "message": str(exc)}
             await send(message)
 
         try:
@@ -154,4 +169,10 @@ class OrgaMiddleware:
             # The app does not speak lifespan (Django raises on it): answer it ourselves,
             # so shutdown still closes the endpoint.
             pending = received[-1] if received else None
-            await answer_lifespan(receive, send, pending=pending, on_shutdown=endpoint.aclose)
+            await answer_lifespan(
+                receive,
+                send,
+                pending=pending,
+                on_startup=endpoint.startup,
+                on_shutdown=endpoint.aclose,
+            )

@@ -8,8 +8,6 @@ principal from the key provider, the exchange, the ``token issued`` event.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from ._errors import ApiKeyUnavailable, ConfigurationError, UpstreamAuthFailed, describe
@@ -23,10 +21,11 @@ from .observe import TokenIssued
 if TYPE_CHECKING:
     from ._observers import Observers
     from ._ratelimit import LimitHeaders, RateLimitGate
+    from ._ratelimit.admission import Admission
     from ._upstream import ClientSecrets, Exchange, UpstreamSlots
     from .keys import KeyProvider
 
-__all__ = ["Minter"]
+__all__ = ["Admitted", "Minter"]
 
 logger = get_logger("orga_asgi.keys")
 
@@ -60,14 +59,18 @@ class Minter:
         callers do not share one quota (``issue()`` has no address: one shared bucket)."""
         if principal is ANONYMOUS:
             return "anon:" + self._gate.client_key(client)
-        return principal.id
+        named = principal.id
+        if named.startswith(("anon:", "~")):
+            # A user named "anon:203.0.113.50" must not spend that address's quota: such
+            # ids move under "~" (one more "~" each, so no two ids meet).
+            return "~" + named
+        return named
 
-    @asynccontextmanager
-    async def admit(self, key: str | None) -> AsyncIterator[LimitHeaders | None]:
-        """Hold the principal's admission (none without a key) and an upstream slot.
+    def admit(self, key: str | None) -> Admitted:
+        """Hold the principal's admission (none without a key) and an upstream slot:
+        ``async with minter.admit(key) as limit``.
 
-        Yields:
-            The principal's RateLimit headers, or ``None`` when it has no windows.
+        ``limit`` is the principal's RateLimit headers, or ``None`` when it has no windows.
 
         Raises:
             TooManyInFlight: the in-flight cap of ``key`` is reached (no window spent).
@@ -75,33 +78,7 @@ class Minter:
             RateLimiterUnavailable: the shared store failed and the policy is ``deny``.
             Busy: no upstream slot within the queue timeout.
         """
-        observers = self._observers
-        if not observers.wants_issues:
-            async with self._admitted(key) as limit:
-                yield limit
-            return
-        # Told in this task, around admission and the exchange: a span can be current for
-        # the upstream attempts in between.
-        observers.issue_started()
-        outcome = "cancelled"
-        try:
-            async with self._admitted(key) as limit:
-                yield limit
-            outcome = "issued"
-        except Exception as exc:
-            outcome = describe(exc).code
-            raise
-        finally:
-            observers.issue_finished(outcome)
-
-    @asynccontextmanager
-    async def _admitted(self, key: str | None) -> AsyncIterator[LimitHeaders | None]:
-        if key is None:
-            async with self._slots:
-                yield None
-            return
-        async with self._gate.admit(key) as limit, self._slots:
-            yield limit
+        return Admitted(self._gate, self._slots, self._observers, key)
 
     async def mint(self, principal: Principal | None) -> ClientSecrets:
         """Resolve the key for ``principal``, run the exchange, tell the observers.
@@ -165,3 +142,62 @@ class Minter:
             logger.error("The API key provider failed (%s)", type(exc).__name__)
             raise ApiKeyUnavailable(type(exc).__name__) from None
         return key
+
+
+class Admitted:
+    """What :meth:`Minter.admit` returns: a plain object rather than an
+    ``asynccontextmanager``, so a refusal (the 429 path) crosses no generator frames."""
+
+    __slots__ = ("_admission", "_gate", "_key", "_observers", "_slots")
+
+    def __init__(
+        self, gate: RateLimitGate, slots: UpstreamSlots, observers: Observers, key: str | None
+    ) -> None:
+        self._gate = gate
+        self._slots = slots
+        self._observers = observers
+        self._key = key
+        self._admission: Admission | None = None
+
+    async def __aenter__(self) -> LimitHeaders | None:
+        if self._observers.wants_issues:
+            # Told in this task, around admission and the exchange: a span can be current
+            # for the upstream attempts in between.
+            self._observers.issue_started()
+        limit = None
+        try:
+            if self._key is not None:
+                admission = self._gate.admit(self._key)
+                limit = await admission.__aenter__()  # a refusal holds nothing
+                self._admission = admission
+            await self._slots.__aenter__()
+        except BaseException as exc:
+            await self._release(None)
+            self._finished(exc)
+            raise
+        return limit
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        try:
+            await self._slots.__aexit__(exc_type, exc, tb)
+        finally:
+            await self._release(exc)
+            self._finished(exc)
+
+    async def _release(self, exc: BaseException | None) -> None:
+        admission, self._admission = self._admission, None
+        if admission is not None:
+            await admission.__aexit__(type(exc) if exc else None, exc, None)
+
+    def _finished(self, exc: BaseException | None) -> None:
+        observers = self._observers
+        if observers.wants_issues:
+            if exc is None:
+                outcome = "issued"
+            elif isinstance(exc, Exception):
+                outcome = describe(exc).code
+            else:
+                outcome = "cancelled"
+            observers.issue_finished(outcome)

@@ -133,6 +133,7 @@ class Observers:
         "_issued",
         "_key",
         "_others",
+        "_outcomes",
         "_plain",
         "_queue",
         "_requests",
@@ -160,6 +161,12 @@ class Observers:
         # The client address as keyed for limits; the endpoint sets the gate's.
         self.client_key: Callable[[str | None], str | None] = _same
         self._requests = handlers("on_request")
+        # Kit-internal: an observer that needs only a request's outcome (the OpenTelemetry
+        # refusal counter) is told just that, and no AuditEvent, with its two fingerprints,
+        # is built for it.
+        self._outcomes = tuple(
+            h for h in (getattr(o, "_on_request_outcome", None) for o in every) if h is not None
+        )
         self._others = len(self._requests) > (1 if audit is not None else 0)
         self._attempts = handlers("on_upstream_attempt")
         self._store = handlers("on_store_state")
@@ -197,6 +204,8 @@ class Observers:
 
     def request_finished(self, call: _Finished) -> None:
         """Tell the ``on_request`` handlers, if anyone listens, with an :class:`AuditEvent`."""
+        for outcome_handler in self._outcomes:
+            self._call(outcome_handler, call.outcome, "on_request")
         if not self._others and (self._audit is None or not self._audit.enabled):
             return  # nobody listens: no event is built
         secrets, origin = call.secrets, call.found.get(b"origin")

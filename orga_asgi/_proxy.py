@@ -34,6 +34,8 @@ _FORWARDING = frozenset(
         b"via",
     }
 )
+_KNOWN = 1024  # resolved header sets remembered (see ProxyResolver.resolve)
+_CACHEABLE = 256  # bytes of forwarding header values beyond which a set is not remembered
 _HEX_COLON = b"0123456789abcdefABCDEF:"
 _DIGITS_DOTS = b"0123456789."
 _IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
@@ -116,7 +118,7 @@ class ProxyResolver:
         ConfigurationError: an entry is not an IP address or a network.
     """
 
-    __slots__ = ("_addresses", "_networks", "_strings")
+    __slots__ = ("_addresses", "_known", "_networks", "_strings")
 
     def __init__(self, trusted_proxies: Iterable[str]) -> None:
         entries = (
@@ -134,6 +136,10 @@ class ProxyResolver:
         self._networks = tuple(networks)
         # Peers usually report the canonical text form: a set lookup skips parsing them.
         self._strings = frozenset(str(address) for address in addresses)
+        # Answers already worked out, by peer, scheme and forwarding headers as received:
+        # behind a proxy every request walks the same few hops, so a repeat costs one scan
+        # of the headers and a lookup. Emptied when full, so it stays bounded.
+        self._known: dict[tuple[object, ...], tuple[str, str | None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -169,10 +175,30 @@ class ProxyResolver:
         scheme: str = scope.get("scheme", "http")
         if peer is None or not (self._addresses or self._networks) or not self.trusts(peer):
             return scheme, peer
+        stated = [
+            (name, value)
+            for name, value in scope.get("headers", ())
+            if name == b"x-forwarded-proto" or name == b"x-forwarded-for" or name == b"forwarded"
+        ]
+        if not stated:
+            return scheme, peer
+        key = (peer, scheme, *stated)
+        found = self._known.get(key)
+        if found is None:
+            found = self._resolve(stated, peer, scheme)
+            if sum(len(value) for _, value in stated) <= _CACHEABLE:  # long ones: not kept
+                if len(self._known) >= _KNOWN:
+                    self._known.clear()
+                self._known[key] = found
+        return found
+
+    def _resolve(
+        self, headers: list[tuple[bytes, bytes]], peer: str, scheme: str
+    ) -> tuple[str, str | None]:
         forwarded: list[Hop] = []
         xff: list[str] = []
         xfp: list[str] = []
-        for name, value in scope.get("headers", ()):
+        for name, value in headers:
             if name == b"forwarded":
                 forwarded.extend(forwarded_hops(value.decode("latin-1")))
             elif name == b"x-forwarded-for":

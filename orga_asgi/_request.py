@@ -5,60 +5,46 @@
     preflight -> https -> origin -> body -> ip_limit -> authorize
       -> user_limit (in-flight, windows, upstream slot) -> mint -> respond
 
-Any stage ends the request by raising a :class:`RequestError`; :meth:`Call.handle` turns
-it into :meth:`Call.refuse`, which answers from the endpoint's prebuilt error table. Headers
-are assembled once, when the answer is sent, from what the stages recorded (CORS, the
-RateLimit headers of the last window checked): none is added and later taken back.
+Any stage ends the request by raising a :class:`RequestError`;
+:meth:`~orga_asgi._refuse.Answering.handle` turns it into a refusal answered from the
+endpoint's prebuilt error table (:mod:`orga_asgi._refuse`, the state and the answer).
 """
 
 from __future__ import annotations
 
-from time import perf_counter
 from typing import TYPE_CHECKING, NamedTuple
 
-import anyio
 from starlette.requests import Request
 
-from ._body import ClientGone, may_have_body, read_body
-from ._errors import (
-    Busy,
-    HTTPSRequired,
-    InternalError,
-    MethodNotAllowed,
-    RequestError,
-    Unauthorized,
-)
+from ._body import may_have_body, read_body
+from ._errors import HTTPSRequired, InternalError, MethodNotAllowed, RequestError, Unauthorized
 from ._log import get_logger
 from ._observers import counting_attempts
 from ._principal import Principal
 from ._proxy import is_loopback_host
-from ._request_id import request_id_var, resolve_request_id
-from ._responses import error_headers, success_body
+from ._refuse import Answering
+from ._responses import success_body
+from ._sandbox import is_test_client
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
-    from contextlib import AbstractAsyncContextManager
+    from collections.abc import Awaitable, Callable
 
     from ._config import EndpointConfig
-    from ._errors import Header
-    from ._mint import Minter
+    from ._mint import Admitted, Minter
     from ._observers import Observers
     from ._origin import OriginPolicy
     from ._principal import AuthorizeResult
     from ._proxy import ProxyResolver
-    from ._ratelimit import LimitHeaders, RateLimitGate
+    from ._ratelimit import RateLimitGate
     from ._responses import Responses
     from ._sealed import Sealer, SessionPolicy
-    from ._types import Receive, Scope, Send
     from ._upstream import ClientSecrets
 
 __all__ = ["Call", "Route"]
 
 logger = get_logger("orga_asgi")
-_WANTED = frozenset(
-    {b"x-request-id", b"origin", b"sec-fetch-site", b"host", b"content-length",
-     b"transfer-encoding", b"access-control-request-headers"}
-)  # fmt: skip
+_LENGTH, _CHUNKED = b"content-length", b"transfer-encoding"
+_HTTP1 = frozenset({"1.1", "1.0", None})  # no http_version: HTTP/1.1, the ASGI default
 
 
 class Route(NamedTuple):
@@ -76,52 +62,27 @@ class Route(NamedTuple):
     """Set when ``sealed``: the token is kept and a session handle handed out instead."""
 
 
-class Call:
-    """The state of one request: read by the stages, set by them, sent once."""
-
-    __slots__ = (
-        "answered", "client", "conversation_id", "cors", "found", "key", "limit_headers",
-        "outcome", "principal", "receive", "request_id", "route", "scheme", "scope", "secrets",
-        "send", "started", "status", "token_fingerprint", "upstream_attempts",
-    )  # fmt: skip
-
-    def __init__(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
-        self.route = route
-        self.scope = scope
-        self.receive = receive
-        self.send = send
-        self.started = perf_counter()
-        self.found = {k: v for k, v in scope["headers"] if k in _WANTED}
-        self.request_id = resolve_request_id(self.found.get(b"x-request-id"))
-        self.scheme = "http"
-        self.client: str | None = None
-        self.principal: Principal | None = None
-        self.key: str | None = None
-        self.cors: Sequence[Header] = ()
-        # The RateLimit headers to report: the last window checked (the principal's over
-        # the address's); a 429 reports the window that refused instead.
-        self.limit_headers: Sequence[Header] = ()
-        self.secrets: ClientSecrets | None = None
-        self.status = 500
-        self.outcome = "internal_error"
-        self.upstream_attempts = 0
-        self.answered = False
-        # Sealed sessions: the real token's fingerprint (the secrets hold a handle), and the
-        # conversation a relay request started.
-        self.token_fingerprint: str | None = None
-        self.conversation_id: str | None = None
+class Call(Answering):
+    """One request of the token route: the stages, on the state :class:`Answering` keeps."""
 
     async def run(self) -> None:
-        """The pipeline."""
-        self.scheme, self.client = self.route.proxies.resolve(self.scope)
-        if await self.preflight():
+        """The pipeline. (The cheap tests of a stage are made here, so that a request that
+        has nothing for a stage to do does not pay for the call.)"""
+        route, scope, found = self.route, self.scope, self.found
+        self.scheme, self.client = route.proxies.resolve(scope)
+        method = scope["method"]
+        if method != "GET" and method != "POST" and await self.preflight():
             return
-        self.https()
-        self.origin()
-        await self.body()
-        await self.ip_limit()
+        if self.scheme != "https":
+            self.https()
+        if b"origin" in found or b"sec-fetch-site" in found:
+            self.origin()
+        if _LENGTH in found or _CHUNKED in found or scope.get("http_version") not in _HTTP1:
+            await self.body()
+        if (limit := await route.gate.check_ip(self.client)) is not None:  # self.ip_limit()
+            self.limit_headers = limit.headers
         await self.authorize()
-        policy = await self.session_policy()
+        policy = None if route.sealer is None else await self.session_policy()
         async with self.user_limit() as limit:
             if limit is not None:
                 self.limit_headers = limit.headers
@@ -153,9 +114,13 @@ class Call:
         """Refuse plain HTTP, unless from this machine to a loopback ``Host`` when allowed:
         the peer is loopback, nothing was forwarded, and ``Host`` names this machine (a
         rebound DNS name does not)."""
-        config = self.route.config
-        if self.scheme == "https" or not config.require_https:
+        if self.scheme == "https":
             return
+        config = self.route.config
+        if not config.require_https:
+            return
+        if config.sandbox and is_test_client(self.scope):
+            return  # Starlette's TestClient (http://testserver): fake tokens, no network
         if not (
             config.allow_insecure_loopback
             and self.route.proxies.is_loopback_request(self.scope)
@@ -215,7 +180,7 @@ class Call:
         self.principal = principal
         self.key = self.route.minter.key_of(principal, self.client)
 
-    def user_limit(self) -> AbstractAsyncContextManager[LimitHeaders | None]:
+    def user_limit(self) -> Admitted:
         """Admission, held until the mint is over: the principal's in-flight slot, its
         windows (a ``too_many_in_flight`` refusal spends none), an upstream slot."""
         return self.route.minter.admit(self.key)
@@ -250,61 +215,3 @@ class Call:
         body = success_body(secrets.to_dict())
         await self._send(200, self.route.responses.ok, self.limit_headers, body)
         self.status, self.outcome = 200, "issued"
-
-    async def refuse(self, exc: BaseException) -> None:
-        """Answer ``exc`` from the error table (anything unmapped: 500 ``internal_error``)."""
-        refusal = self.route.responses.refusal(exc)
-        self.status = refusal.status
-        self.outcome = refusal.code
-        if self.answered:  # the answer had started: nothing more can be said
-            return
-        extra = self.limit_headers
-        if isinstance(exc, RequestError) and (exc.headers or exc.retry_after is not None):
-            extra = error_headers(exc, extra)  # its own headers, Retry-After
-        try:
-            body = refusal.body(self.request_id, exc)
-            await self._send(refusal.status, refusal.blocks, extra, body)
-        except Exception:
-            logger.debug("could not send the error response", exc_info=True)
-
-    async def handle(self) -> None:
-        """Run the pipeline; refuse what it raised; tell the observers; reset the id."""
-        token = request_id_var.set(self.request_id)
-        try:
-            await self.run()
-        except RequestError as exc:
-            await self.refuse(exc)
-        except ClientGone:
-            self.status, self.outcome = 499, "client_disconnected"
-        except Exception as exc:
-            logger.exception("orga-asgi request failed")
-            await self.refuse(exc)
-        except BaseException as exc:
-            # Cancelled by the server (graceful-shutdown timeout): answer with a JSON error
-            # while the connection is still there, then let the cancellation through.
-            if self.answered or not isinstance(exc, anyio.get_cancelled_exc_class()):
-                raise
-            with anyio.CancelScope(shield=True):
-                await self.refuse(Busy("cancelled by the server"))
-            raise
-        finally:
-            self.route.observers.request_finished(self)  # builds the event only if heard
-            request_id_var.reset(token)
-
-    async def _send(
-        self,
-        status: int,
-        blocks: tuple[tuple[Header, ...], tuple[Header, ...]],
-        extra: Sequence[Header],
-        body: bytes,
-    ) -> None:
-        headers = [
-            *blocks[self.scheme == "https"],
-            (b"x-request-id", self.request_id.encode("ascii")),
-            *self.cors,
-            *extra,
-            (b"content-length", b"%d" % len(body)),
-        ]
-        self.answered = True
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
-        await self.send({"type": "http.response.body", "body": body})

@@ -25,14 +25,32 @@ _VALID = re.compile(rb"[A-Za-z0-9._-]{8,128}")
 # the logs (breaking correlation) yet echoed in the response header, so it is replaced instead.
 _SECRET_MARKERS = (b"sk_orga_ai_", b"eyj")
 
+# Fresh ids are cut from one getrandom() call per _BATCH ids: a system call per request
+# was a measurable share of a refusal. Still 128 random bits each, never reused.
+_BATCH = 256
+_ready: list[str] = []
+
+
+def _refill() -> str:
+    text = os.urandom(16 * _BATCH).hex()
+    _ready[:] = [text[i : i + 32] for i in range(32, len(text), 32)]
+    return text[:32]
+
+
+# A forked worker must not hand out the ids its parent has left: it draws its own.
+os.register_at_fork(after_in_child=_ready.clear)
+
 
 def new_request_id() -> str:
-    """Return a fresh request id: 32 lowercase hex characters.
+    """Return a fresh request id: 32 lowercase hex characters (128 random bits).
 
-    This is the shape of an OpenTelemetry trace id, and about three times cheaper than
-    ``uuid.uuid4().hex`` because it skips building a ``UUID`` object.
+    This is the shape of an OpenTelemetry trace id. The bits come from ``os.urandom``, drawn
+    for a batch of ids at once (a fork starts a batch of its own).
     """
-    return os.urandom(16).hex()
+    try:
+        return _ready.pop()
+    except IndexError:
+        return _refill()
 
 
 def resolve_request_id(raw: bytes | None) -> str:
@@ -46,7 +64,12 @@ def resolve_request_id(raw: bytes | None) -> str:
         like an API key or a JWT; otherwise a fresh id from :func:`new_request_id`. Callers must
         not log a rejected value: it may be anything, including a secret or a forged log line.
     """
-    if raw is None or not _MIN_LENGTH <= len(raw) <= _MAX_LENGTH or _VALID.fullmatch(raw) is None:
+    if raw is None:
+        try:
+            return _ready.pop()
+        except IndexError:
+            return _refill()
+    if not _MIN_LENGTH <= len(raw) <= _MAX_LENGTH or _VALID.fullmatch(raw) is None:
         return new_request_id()
     lowered = raw.lower()
     if _SECRET_MARKERS[0] in lowered or _SECRET_MARKERS[1] in lowered:

@@ -1,7 +1,9 @@
 """``signed_header``: trust a principal id the main backend signed with a shared secret.
 
 The header is ``<id>.<unix time>.<hex HMAC-SHA256 of "<id>.<unix time>">``. It is split
-from the right, so ids may hold dots; the id must be a valid :class:`Principal` id.
+from the right, so ids may hold dots; the id must be a valid :class:`Principal` id. The time
+is unix seconds or unix milliseconds (``Date.now()``): a header is good for one use, so with
+milliseconds one user's requests within the same second still carry different headers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ __all__ = ["MIN_SECRET_BYTES", "SignedHeaderHook", "signed_header"]
 
 MIN_SECRET_BYTES = 32
 _SIGNATURE_LENGTH = 64  # hex SHA-256
-_MAX_TIME_LENGTH = 12  # unix seconds for the next 30,000 years
+_MAX_TIME_LENGTH = 15  # unix milliseconds for the next 30,000 years
+# No time in unix seconds reaches this before the year 5138; a larger stamp is milliseconds.
+_MILLISECONDS_FROM = 10**11
 # Bounds the replay memory: past this many live signatures, new headers are refused
 # (fail closed) until old ones expire, rather than forgetting seen ones.
 _MAX_SEEN = 100_000
@@ -73,7 +77,10 @@ class SignedHeaderHook(AuthHook):
         expected = hmac.new(self._key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature.lower()):
             return None
-        if abs(time.time() - int(stamp)) > self._max_skew:
+        signed_at: float = int(stamp)
+        if signed_at >= _MILLISECONDS_FROM:
+            signed_at /= 1000
+        if abs(time.time() - signed_at) > self._max_skew:
             return None
         if not self._first_use(expected):
             return None
@@ -104,6 +111,9 @@ def signed_header(
     secret: str | bytes, *, header: str = "X-Orga-Principal", max_skew: float = 60.0
 ) -> SignedHeaderHook:
     """Trust ``header: <id>.<unix time>.<hex HMAC-SHA256 of "<id>.<unix time>">``.
+
+    The time is unix seconds or, so that one caller's requests in the same second differ,
+    unix milliseconds (what ``Date.now()`` gives).
 
     For a sidecar behind a main backend that has already authenticated the caller and
     signs its id with a secret both share. The header is split from the right, so the id

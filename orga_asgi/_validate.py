@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from . import _sandbox as sandbox
 from ._errors import ConfigurationError
 from ._keys.base import as_provider
 from ._middleware import normalize_path
@@ -49,13 +50,9 @@ def normalise(c: EndpointConfig) -> None:
         )
     if not callable(c.authorize):
         raise ConfigurationError("authorize must be a callable (see orga_asgi.auth).")
-    if c.api_key is None:
-        _set(c, "api_key", validate_key(os.environ.get("ORGA_API_KEY", "")))
-    elif isinstance(c.api_key, (str, Secret)):
-        _set(c, "api_key", validate_key(c.api_key, source="api_key"))
-    else:  # a provider stays; a per-principal callable is wrapped; anything else refused
-        _set(c, "api_key", as_provider(c.api_key, source="api_key"))
-    _set(c, "base_url", _base_url(c.base_url or os.environ.get("ORGA_BASE_URL")))
+    if not sandbox.apply(c, _set):  # the sandbox brings its own key and upstream
+        _api_key(c)
+        _set(c, "base_url", _base_url(c.base_url or os.environ.get("ORGA_BASE_URL")))
     for name in ("timeout", "deadline", "upstream_queue_timeout"):
         _number(name, getattr(c, name), integer=False)
     for name, least, most in _INTEGERS:
@@ -102,6 +99,23 @@ def normalise(c: EndpointConfig) -> None:
     c.__dict__["_proxies"] = ProxyResolver(c.trusted_proxies)
     c.__dict__["_origins"] = OriginPolicy(c.allowed_origins)
 
+
+def _api_key(c: EndpointConfig) -> None:
+    if c.api_key is None:
+        if not os.environ.get("ORGA_API_KEY", "").strip():
+            raise ConfigurationError(_NO_KEY)
+        _set(c, "api_key", validate_key(os.environ["ORGA_API_KEY"]))
+    elif isinstance(c.api_key, (str, Secret)):
+        _set(c, "api_key", validate_key(c.api_key, source="api_key"))
+    else:  # a provider stays; a per-principal callable is wrapped; anything else refused
+        _set(c, "api_key", as_provider(c.api_key, source="api_key"))
+
+
+_NO_KEY = (
+    "No Orga API key: set ORGA_API_KEY (from the Orga dashboard, API Keys) or pass "
+    "api_key=... to OrgaClientSecrets. No account yet? Try it against the built-in fake "
+    "Orga with sandbox=True (or ORGA_SANDBOX=1): fake tokens, for development and tests."
+)
 
 # (name, smallest, largest); None is allowed where the field's type says so.
 _INTEGERS = (

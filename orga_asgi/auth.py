@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ._errors import ConfigurationError, Forbidden
+from ._log import get_logger
 from ._principal import (
     ANONYMOUS,
     AuthHook,
@@ -69,6 +70,9 @@ Verify = Callable[[str], Awaitable[Principal | None] | Principal | None]
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _ID_ATTRIBUTES = ("identity", "id", "pk", "username")
 _ID_KEYS = ("id", "sub", "username")
+_ABSENT = object()  # an id attribute the user object does not have at all
+
+logger = get_logger("orga_asgi.auth")
 
 
 def _as_async_verify(verify: Verify) -> Callable[[str], Awaitable[Principal | None]]:
@@ -80,6 +84,8 @@ def _as_async_verify(verify: Verify) -> Callable[[str], Awaitable[Principal | No
 
     async def call(value: str) -> Principal | None:
         result = verify(value)  # sync verify functions run inline: they must not block
+        if result is None or type(result) is Principal:  # the usual answers, cheaply
+            return result
         if inspect.isawaitable(result):
             return await result
         return result
@@ -178,21 +184,52 @@ def cookie(name: str, verify: Verify) -> AuthHook:
 class _ScopeUser(AuthHook):
     def __init__(self, principal_from: Callable[[Any], Principal | None] | None) -> None:
         self._principal_from = principal_from
+        # What was already warned about, so a misconfiguration is one line, not one per
+        # request: the user types without an id, and "no scope['user'] at all" (None).
+        self._warned: set[type | None] = set()
 
     async def __call__(self, request: Request) -> Principal | None:
         user = request.scope.get("user")
-        if user is None or not _attribute(user, "is_authenticated", True):
+        if user is None:
+            if "user" not in request.scope and None not in self._warned:
+                self._warned.add(None)
+                logger.warning(
+                    "scope_user(): the request has no scope['user']: no authentication "
+                    "middleware ran before this route, so every request is 401. Add the "
+                    "framework's authentication middleware in front of the route, or pass "
+                    "another authorize hook (see orga_asgi.auth)."
+                )
+            return None
+        if not _attribute(user, "is_authenticated", True):
             return None
         if self._principal_from is not None:
             return self._principal_from(user)
         if isinstance(user, str):
             return Principal(id=user) if user else None
         if isinstance(user, dict):
-            values = (user.get(k) for k in _ID_KEYS)
+            values = [user.get(k, _ABSENT) for k in _ID_KEYS]
         else:
-            values = (_attribute(user, k, None) for k in _ID_ATTRIBUTES)
-        found = next((v for v in values if v is not None and v != ""), None)
+            values = [_attribute(user, k, _ABSENT) for k in _ID_ATTRIBUTES]
+        if all(v is _ABSENT for v in values):
+            self._warn_no_id(type(user))
+            return None
+        found = next((v for v in values if v is not _ABSENT and v is not None and v != ""), None)
         return Principal(id=str(found)) if found is not None else None
+
+    def _warn_no_id(self, kind: type) -> None:
+        # Only the type is named: the user's attributes are personal data, maybe secrets.
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        names = _ID_KEYS if issubclass(kind, dict) else _ID_ATTRIBUTES
+        logger.warning(
+            "scope_user(): the %s.%s in scope['user'] has none of %s, so every request is "
+            "401. Say which attribute is the id, e.g. "
+            "scope_user(lambda user: Principal(id=user.user_id)).",
+            kind.__module__,
+            kind.__qualname__,
+            ", ".join(names),
+        )
 
 
 def scope_user(
@@ -204,10 +241,16 @@ def scope_user(
     user object in the scope (Litestar, Django's ASGI auth through a middleware, ...).
     A missing user, or one whose ``is_authenticated`` is false, means 401.
 
+    Two misconfigurations are logged, one WARNING each (never with the user's values): no
+    ``scope["user"]`` at all (no authentication middleware ran before the route), and a
+    user type without any of the id attributes below (once per type), e.g. Litestar's
+    ``User(user_id=...)``: pass ``scope_user(lambda user: Principal(id=user.user_id))``.
+
     Args:
         principal_from: turn the user object into a Principal; by default the id is the
-            user's ``identity``, ``id``, ``pk`` or ``username`` (first found, as a string),
-            or the string itself when the user is a string.
+            user's ``identity``, ``id``, ``pk`` or ``username`` (first found, as a string;
+            for a dict, its ``id``, ``sub`` or ``username`` key), or the string itself when
+            the user is a string.
     """
     return _ScopeUser(principal_from)
 
@@ -219,7 +262,7 @@ def _attribute(user: Any, name: str, default: Any) -> Any:
     try:
         return getattr(user, name, default)
     except NotImplementedError:
-        return False if name == "is_authenticated" else None
+        return False if name == "is_authenticated" else default
 
 
 class _AnyOf(AuthHook):

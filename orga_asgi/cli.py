@@ -11,10 +11,9 @@ Each subcommand is one ``sub.add_parser(...)`` in :func:`_parser` with
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
@@ -57,34 +56,25 @@ def _loopback_anonymous(request: Request) -> Principal | None:
 
 
 def build_dev_app(path: str = DEFAULT_PATH) -> Any:
-    """The sandbox app: the endpoint at ``path`` against an in-process FakeOrga."""
+    """The sandbox app: the endpoint at ``path`` in sandbox mode (an in-process FakeOrga),
+    for anonymous callers on this machine."""
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     from ._endpoint import OrgaClientSecrets
     from ._middleware import OrgaMiddleware
-    from .testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
 
-    client = sandbox_client()
+    # sandbox=True: the fake's key and upstream, plain http from loopback; the middleware
+    # answers the lifespan and closes the endpoint, and with it the fake's client.
     endpoint = OrgaClientSecrets(
-        authorize=_loopback_anonymous,
-        api_key=FAKE_API_KEY,
-        base_url=FAKE_BASE_URL,
-        http_client=client,
-        allow_insecure_loopback=True,
-        rate_limits=("30/minute",),
+        authorize=_loopback_anonymous, sandbox=True, rate_limits=("30/minute",)
     )
 
     async def index(request: Request) -> JSONResponse:
         return JSONResponse({"sandbox": True, "endpoint": path})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await client.aclose()
-
-    app = Starlette(routes=[Route("/", index)], lifespan=lifespan)
+    app = Starlette(routes=[Route("/", index)])
     return OrgaMiddleware(app, endpoint=endpoint, path=path)
 
 

@@ -88,6 +88,10 @@ class RedactingFilter(logging.Filter):
                     record.msg = redact(msg)
         elif isinstance(msg, str):
             record.msg = redact(msg)
+        elif isinstance(msg, dict):
+            # structlog's ProcessorFormatter carries its event dict as ``msg`` and needs a
+            # dict back: scrub its values, never turn it into text.
+            record.msg = scrub(msg, 0, True)
         else:
             text = str(msg)
             clean = redact(text)

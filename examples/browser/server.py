@@ -19,10 +19,9 @@ Needs ``pip install 'orga-asgi[server]'``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -34,7 +33,6 @@ from starlette.routing import Route
 from orga_asgi import OneOf, OrgaClientSecrets, OrgaMiddleware, Pinned, Principal, SessionPolicy
 from orga_asgi.auth import cookie
 from orga_asgi.static import RELAY_SHIM, static_path
-from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
 
 HERE = Path(__file__).parent
 SESSIONS: dict[str, str] = {}  # session id -> user id: stands in for your session store
@@ -96,34 +94,17 @@ def verify_session(session_id: str) -> Principal | None:
     return Principal(id=user_id) if user_id else None
 
 
-# Sealed: the token route hands out session handles, and OrgaMiddleware serves the relay
-# at /api/orga/v1/realtime/calls, applying POLICY.
-sealing = {"sealed": True, "session_policy": POLICY} if SEALED else {}
-upstream = None if os.environ.get("ORGA_API_KEY") else FakeOrga()
-sandbox = None if upstream is None else sandbox_client(upstream)
-if sandbox is None:
-    # Real Orga: ORGA_API_KEY (and ORGA_BASE_URL, if set) come from the environment, and
-    # only HTTPS is served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
-    endpoint = OrgaClientSecrets(authorize=cookie("session", verify_session), **sealing)
-else:
-    # No key: an in-process sandbox upstream, and plain http from this machine (dev only).
-    endpoint = OrgaClientSecrets(
-        authorize=cookie("session", verify_session),
-        api_key=FAKE_API_KEY,
-        base_url=FAKE_BASE_URL,
-        http_client=sandbox,
-        allow_insecure_loopback=True,
-        **sealing,
-    )
-
-
-@contextlib.asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    yield
-    # OrgaMiddleware closes the endpoint itself; the sandbox client is ours.
-    if sandbox is not None:
-        await sandbox.aclose()
-
+# No key: the sandbox, an in-process fake Orga (fake tokens, plain http from this machine;
+# dev only). With ORGA_API_KEY (and ORGA_BASE_URL, if set), real Orga, and only HTTPS is
+# served (behind a TLS-terminating proxy, pass trusted_proxies=[...]). Sealed: the token
+# route hands out session handles, and OrgaMiddleware serves the relay at
+# /api/orga/v1/realtime/calls, applying POLICY.
+endpoint = OrgaClientSecrets(
+    authorize=cookie("session", verify_session),
+    sandbox=not os.environ.get("ORGA_API_KEY"),
+    sealed=SEALED,
+    session_policy=POLICY if SEALED else None,
+)
 
 pages = Starlette(
     routes=[
@@ -135,6 +116,7 @@ pages = Starlette(
         Route("/vendor/orga-ai-core.mjs", orga_core),
         Route("/login", login, methods=["POST"]),
     ],
-    lifespan=lifespan,
 )
+# OrgaMiddleware answers the lifespan: it closes the endpoint (its upstream pool, or the
+# sandbox's client) at shutdown.
 app = OrgaMiddleware(pages, endpoint=endpoint)

@@ -24,7 +24,6 @@ from django.core.asgi import get_asgi_application
 
 from orga_asgi import OrgaClientSecrets, OrgaMiddleware, Principal
 from orga_asgi.auth import cookie
-from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, sandbox_client
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_app.settings")
 django_application = get_asgi_application()  # sets Django up: settings are usable below
@@ -40,23 +39,14 @@ async def verify_session(session_key: str) -> Principal | None:
     return Principal(id=str(user_id)) if user_id else None
 
 
-authorize = cookie(settings.SESSION_COOKIE_NAME, verify_session)
-sandbox = None if os.environ.get("ORGA_API_KEY") else sandbox_client()
-if sandbox is None:
-    # Real Orga: ORGA_API_KEY (and ORGA_BASE_URL, if set) come from the environment, and
-    # only HTTPS is served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
-    endpoint = OrgaClientSecrets(authorize=authorize)
-else:
-    # No key: an in-process sandbox upstream, and plain http from this machine (dev only).
-    endpoint = OrgaClientSecrets(
-        authorize=authorize,
-        api_key=FAKE_API_KEY,
-        base_url=FAKE_BASE_URL,
-        http_client=sandbox,
-        allow_insecure_loopback=True,
-    )
-
+# No key: the sandbox, an in-process fake Orga (fake tokens, plain http from this machine;
+# dev only). With ORGA_API_KEY (and ORGA_BASE_URL, if set), real Orga, and only HTTPS is
+# served (behind a TLS-terminating proxy, pass trusted_proxies=[...]).
+endpoint = OrgaClientSecrets(
+    authorize=cookie(settings.SESSION_COOKIE_NAME, verify_session),
+    sandbox=not os.environ.get("ORGA_API_KEY"),
+)
 
 # Django answers HTTP only; OrgaMiddleware answers the server's lifespan for it, so the
-# endpoint's upstream pool is closed at shutdown. (The sandbox client holds no sockets.)
+# endpoint (its upstream pool, or the sandbox's client) is closed at shutdown.
 application = OrgaMiddleware(django_application, endpoint=endpoint)

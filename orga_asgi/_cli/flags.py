@@ -31,6 +31,8 @@ _HELP = {
     "api_key": "the Orga API key, sk_orga_ai_... (prefer the environment variable: a command "
     "line is visible to every user of the machine)",
     "base_url": "the Orga API origin",
+    "sandbox": "serve fake tokens from an in-process fake Orga: no account, no API key, "
+    "plain HTTP from this machine. Development and tests only",
     "trusted_proxies": "a reverse proxy (IP or CIDR) whose Forwarded / X-Forwarded-* headers "
     "are believed; repeat for several. The only source of trust: the server's own "
     "proxy-header handling is off",
@@ -46,7 +48,11 @@ _HELP = {
     "ip_rate_limits": "a per-client-address window, checked before authorize; repeat for "
     "several; none turns them off",
 }
-_DEFAULT_SHOWN = {"api_key": "the environment variable", "base_url": "https://api.orga-ai.com"}
+_DEFAULT_SHOWN = {
+    "api_key": "the environment variable",
+    "base_url": "https://api.orga-ai.com",
+    "sandbox": "off",
+}
 _METAVAR = {"int": "N", "float": "SECONDS", "str": "VALUE", "list": "ITEM"}
 _ROLE = re.compile(r":[a-z]+:$")  # sees only our own docstrings, never caller text
 
@@ -152,13 +158,15 @@ def given_settings(args: argparse.Namespace) -> dict[str, str]:
 def cli_message(exc: ConfigurationError) -> str:
     """A configuration error in the terms of the command line: flags, not keywords.
 
-    ``api_key=... to OrgaClientSecrets`` becomes ``--api-key``; ``ORGA_TIMEOUT must be``
-    (a value that did not parse) becomes ``--timeout / ORGA_TIMEOUT must be``.
+    ``api_key=... to OrgaClientSecrets`` becomes ``--api-key`` (``sandbox=True``:
+    ``--sandbox``); ``ORGA_TIMEOUT must be`` (a value that did not parse) becomes
+    ``--timeout / ORGA_TIMEOUT must be``.
     """
     names = sorted((f.name for f in _settings()), key=len, reverse=True)
     by_var = {_PREFIX + name.upper(): name for name in names}
     # Our own messages only; alternations of literal words, no nested quantifier.
-    keyword = re.compile(r"\b(" + "|".join(names) + r")\b(?:=\.\.\.)?(?: to OrgaClientSecrets)?")
+    alternatives = "|".join(names)
+    keyword = re.compile(r"\b(" + alternatives + r")\b(?:=\.\.\.|=True)?(?: to OrgaClientSecrets)?")
     variable = re.compile(r"\b(" + "|".join(by_var) + r") must\b")
     text = keyword.sub(lambda match: flag_name(match.group(1)), str(exc))
     text = variable.sub(lambda m: f"{flag_name(by_var[m.group(1)])} / {m.group(1)} must", text)

@@ -9,7 +9,6 @@ from a local process could claim https and pick its per-IP bucket. Here trust co
 from __future__ import annotations
 
 import argparse
-import copy
 import inspect
 import sys
 from typing import Any
@@ -20,33 +19,12 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
 def log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging plus the package's loggers (the audit line per request) on stderr;
-    every handler scrubs secrets."""
-    from uvicorn.config import LOGGING_CONFIG
+    """:func:`orga_asgi.logging.dict_config` at ``level``: uvicorn's loggers and the package's
+    (one audit line per request at INFO) on stderr, each line with its request id, every
+    record scrubbed of secrets."""
+    from orga_asgi.logging import dict_config
 
-    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {
-        "request_id": {"()": "orga_asgi._log.RequestIdFilter"},
-        "redact": {"()": "orga_asgi.redaction.RedactingFilter"},
-    }
-    config["formatters"]["orga"] = {
-        "()": "uvicorn.logging.DefaultFormatter",
-        "fmt": "%(levelprefix)s %(name)s: %(message)s",
-    }
-    for handler in config["handlers"].values():
-        handler["filters"] = ["redact"]
-    config["handlers"]["orga"] = {
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stderr",
-        "formatter": "orga",
-        "filters": ["request_id", "redact"],
-    }
-    config["loggers"]["orga_asgi"] = {
-        "handlers": ["orga"],
-        "level": level.upper(),
-        "propagate": False,
-    }
-    return config
+    return dict_config(level)
 
 
 def _parameters(function: Any) -> frozenset[str]:

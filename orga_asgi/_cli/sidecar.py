@@ -2,6 +2,8 @@
 
 ``--workers`` above 1 runs separate processes; each rebuilds the app from the same state
 (:data:`WORKER_ENV`), and they must share a store, or each would count its own limits.
+``GET /healthz`` answers 200 once the app serves: for a container's or an orchestrator's
+health check, which calls the process directly, so it needs no https and no caller.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import dataclasses
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orga_asgi._config import EndpointConfig
 from orga_asgi._errors import ConfigurationError
@@ -18,7 +20,13 @@ from orga_asgi._errors import ConfigurationError
 from .flags import given_settings
 from .hooks import authorize_hook
 
-__all__ = ["WORKER_ENV", "build_serve_app", "worker_app", "worker_state"]
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+__all__ = ["HEALTH_PATH", "WORKER_ENV", "build_serve_app", "worker_app", "worker_state"]
+
+HEALTH_PATH = "/healthz"
 
 WORKER_ENV = "_ORGA_ASGI_SERVE"  # not ORGA_*: from_env would warn of an unknown setting
 _STATE_KEYS = (
@@ -32,14 +40,23 @@ def worker_state(args: argparse.Namespace) -> str:
     return json.dumps({"environ": given_settings(args), **state})
 
 
+async def _healthz(request: Request) -> Response:
+    from starlette.responses import JSONResponse
+
+    # Liveness only: no upstream call, so a slow Orga cannot get the process restarted.
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
 def _build(state: dict[str, Any]) -> Any:
     from starlette.applications import Starlette
+    from starlette.routing import Route
 
     from orga_asgi._endpoint import OrgaClientSecrets
     from orga_asgi._middleware import OrgaMiddleware
 
     args = argparse.Namespace(**{key: state.get(key) for key in _STATE_KEYS})
     environ = {**os.environ, **state["environ"]}
+    environ.pop("ORGA_SIDECAR_SECRET", None)  # the signed-header hook's, not a setting
     config = EndpointConfig.from_env(environ, authorize=authorize_hook(args))
     workers = args.workers or 1
     if args.metrics_port and workers > 1:
@@ -59,8 +76,9 @@ def _build(state: dict[str, Any]) -> Any:
         observer = prometheus_observer(args.metrics_port, args.host or "127.0.0.1")
         config = dataclasses.replace(config, observers=(*config.observers, observer))
     endpoint = OrgaClientSecrets(config=config)
-    # An empty Starlette app answers 404 elsewhere and runs the lifespan that closes us.
-    return OrgaMiddleware(Starlette(), endpoint=endpoint, path=args.path)
+    # Starlette answers 404 elsewhere and runs the lifespan that closes us.
+    app = Starlette(routes=[Route(HEALTH_PATH, _healthz, methods=["GET"])])
+    return OrgaMiddleware(app, endpoint=endpoint, path=args.path)
 
 
 def build_serve_app(args: argparse.Namespace) -> Any:

@@ -6,9 +6,12 @@ Modules, in the order a request meets them:
 * :mod:`.clients`: the bucket key of a client address (IPv6 on its prefix);
 * :mod:`.space`: one namespace of windows, its header bytes, the 429 error;
 * :mod:`.memory`: the ``memory://`` windows (and the fallback of a shared store);
-* :mod:`.redis_store`: the shared windows and the ``on_storage_error`` policy (imported only
-  when a shared store is configured: it imports redis-py);
+* :mod:`.redis_store`: the shared windows, the ``on_storage_error`` policy and the store
+  check at startup (imported only when a shared store is configured: it imports redis-py);
+* :mod:`.deny`: keys the shared store refused, answered in this process until their window
+  has room (a 429 flood costs no round trip);
 * :mod:`.backend`: the one module that knows ``limits``' internals; ``lua/``: its scripts;
+  :mod:`.script`: runs them on a plain redis-py client with little CPU per call;
 * :mod:`.config`: validation of windows and storage URIs, :func:`redact_uri`.
 """
 

@@ -11,7 +11,8 @@ major of ``limits`` (capped below it in ``pyproject.toml``) is reviewed here and
   ``implementation="redispy"``, subclassed to declare only redis-py;
 * the key layout: derived from limits' own ``key_for``, ``prefixed_key`` and sliding window key
   functions, once per window, so limits' strategies read the very windows the gate writes;
-* the Lua scripts (``lua/*.lua``) registered on the storage's own redis-py client.
+* the Lua scripts (``lua/*.lua``) run on the storage's own redis-py client (by
+  :class:`~.script.ScriptRunner` on a plain client, by redis-py's ``Script`` otherwise).
 
 Importing this module does not import redis-py (limits imports client libraries lazily).
 """
@@ -110,7 +111,7 @@ class LimitsStorage:
         options: redis-py connection options (timeouts, retry).
     """
 
-    __slots__ = ("_client", "_script", "_storage", "_templates")
+    __slots__ = ("_client", "_run", "_storage", "_templates")
 
     def __init__(
         self,
@@ -130,7 +131,14 @@ class LimitsStorage:
         storage = kind(uri, implementation="redispy", key_prefix=key_prefix, **options)
         self._storage = storage
         self._client: Any = cast(RedispyBridge, storage.bridge).get_connection()
-        self._script: Any = self._client.register_script(script_source(sliding).encode())
+        from .script import ScriptRunner  # imports redis-py: only once a storage is built
+
+        source = script_source(sliding).encode()
+        if ScriptRunner.supports(self._client):
+            self._run: Any = ScriptRunner(self._client, source)
+        else:  # cluster, sentinel: redis-py routes and fails over per command
+            script = self._client.register_script(source)
+            self._run = lambda keys, args: script(keys=keys, args=args)
         self._templates = {
             namespace: tuple(_template(storage, namespace, w, sliding) for w in specs)
             for namespace, specs in windows.items()
@@ -146,7 +154,7 @@ class LimitsStorage:
     ) -> list[Any]:
         """Run the acquire script for window ``index`` of ``namespace``; its raw reply."""
         keys = [head + ident + tail for head, tail in self._templates[namespace][index]]
-        return cast("list[Any]", await self._script(keys=keys, args=[limit, expiry]))
+        return cast("list[Any]", await self._run(keys, (limit, expiry)))
 
     async def reset(self) -> int:
         """Delete every key of this storage's windows (all identifiers); the count deleted."""

@@ -30,7 +30,9 @@ from .space import NO_ADDRESS, key_id
 
 __all__ = ["ClientKeys", "check_prefix_length"]
 
-_CACHE_SIZE = 4096  # distinct address texts remembered; the table is emptied when full
+# Distinct address texts remembered; the table is emptied when full. Small: a flood of
+# distinct addresses refills it over and over, and each entry holds two strings.
+_CACHE_SIZE = 1024
 _CACHEABLE = 64  # longer texts (not addresses anyway) are not remembered
 # Prefix of the key of anything that is not an address: no such key can equal an address's
 # ("2001:db8::/64" written as text by a server) or the no-address bucket ("-").

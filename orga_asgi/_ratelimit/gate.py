@@ -9,7 +9,9 @@ short window is refused there and never drains a long one (a loop over ``hit()``
 Stores: ``memory://`` keeps the windows in this process (:mod:`.memory`, lean and
 synchronous); a Redis/Valkey URI shares them across processes and hosts through the ``limits``
 async storage with redis-py (:mod:`.redis_store`, one round trip per window checked, with
-the ``on_storage_error`` policy).
+the ``on_storage_error`` policy); a key the store refused is refused again in this process
+without a round trip until its window can have room (:mod:`.deny`). :meth:`startup` checks
+the store once (lifespan startup; else the first request does).
 
 Headers (:mod:`.space`): ``RateLimit-Policy`` lists every window of the check, ``RateLimit``
 reports the window closest to exhaustion: the fewest hits left, on a tie the longest wait;
@@ -22,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
-from orga_asgi._errors import TooManyInFlight
+from orga_asgi._errors import ConfigurationError, TooManyInFlight
 from orga_asgi._log import get_logger
 
 from .admission import DONE, Admission
@@ -249,7 +251,9 @@ class RateLimitGate:
         are cleared at once, so with ``memory://`` the call alone is enough. With a shared
         store, ``await`` the result: it deletes this gate's keys (its prefix, its windows,
         every address and principal); left unawaited, it warns "never awaited". In-flight
-        counts are requests still running and are left alone.
+        counts are requests still running and are left alone. Refusals this process
+        remembers (the deny cache) are forgotten at once too; those other processes
+        remember stay until their deadline (or until those processes reset too).
 
         Raises:
             RateLimiterUnavailable: (when awaited) the shared store did not answer.
@@ -260,6 +264,29 @@ class RateLimitGate:
         if self._shared is None:
             return DONE
         return self._shared.reset()
+
+    async def startup(self) -> None:
+        """Check the shared store once: lifespan startup calls it (``memory://``: nothing).
+
+        A store that does not answer (a mistyped host or port) logs one WARNING naming the
+        redacted URI and what the ``on_storage_error`` policy does meanwhile. Without a
+        lifespan (a mounted sub-application), the first request checks instead.
+
+        Raises:
+            ConfigurationError: the store did not answer and ``on_storage_error`` is
+                ``deny``: every request would be a 503, so the server should not start.
+        """
+        if self._shared is None:
+            return
+        failure = await self._shared.check(startup=True)
+        if failure is not None and self._on_storage_error == "deny":
+            raise ConfigurationError(
+                f"storage_uri {self._target.redacted!r} did not answer at startup "
+                f"({self._shared.scrub(f'{type(failure).__name__}: {failure}')}) and "
+                "on_storage_error='deny' would refuse every request with 503: start the "
+                "store, fix storage_uri (host, port, password), or use "
+                "on_storage_error='fallback' to limit per process while it is down"
+            )
 
     async def aclose(self) -> None:
         """Close the shared store's connections; idempotent, the gate stays usable."""

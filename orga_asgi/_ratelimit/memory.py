@@ -1,20 +1,22 @@
 """Per-process rate limit windows: the ``memory://`` store, and the fallback of a shared one.
 
 Why not limits' memory storages (measured with limits 5.8): the async ``MemoryStorage``
-expires keys with one background task that sweeps *every* key with one ``asyncio.to_thread``
-hop each; 100,000 distinct addresses go in within ~1.2 s but a sweep takes many seconds, so a
-sustained flood outgrows it. Its task is bound to one asyncio loop (it fails under trio, and
-expiry stops for good if that loop closes first). The sync ``MemoryStorage`` sweeps from a
-thread timer and, for the moving window, never deletes a key whose log emptied: 10,000
-expired addresses left 10,000 keys behind. The windows here apply the same two algorithms
-(moving-window log, sliding window counter, with limits' comparisons and weighting) with
-amortized O(1) expiry and no task, thread or lock:
+sweeps *every* key from one background task, one ``asyncio.to_thread`` hop each, so a
+sustained flood of new addresses outgrows it; the task is bound to one asyncio loop (it
+fails under trio). The sync one sweeps from a thread timer and never deletes a moving-window
+key whose log emptied. The windows here apply the same two algorithms (moving-window log,
+sliding window counter, with limits' comparisons and weighting) with no task, thread or lock:
 
-* one ordered mapping per window and namespace, ordered by the last *accepted* hit. Every key
-  of a mapping has the same window length, so that order is also expiry order and expired
-  keys are always at the front; a hit that finds one there drops up to ``_SWEEP`` of them. A
-  key lives at most one window (two for the counter) after its last accepted hit, so memory
-  is bounded by the rate of new keys times the window, and goes back once traffic moves on.
+* two plain dicts per window, generations one window long: the current one takes every key
+  hit now, the previous one holds what was hit in the window before (a key hit again moves
+  over). When the current generation ends, the previous one holds only expired keys and is
+  retired whole; the current one becomes the previous (or is retired too, when even its
+  latest accepted hit has expired). A key lives at most two windows after its last hit, and
+  a retired table is freed ``_SWEEP`` keys per hit, so no request pays for a whole flood.
+  Not an ``OrderedDict`` in expiry order: its linked list costs ~50 bytes more per key.
+* compact entries: a moving-window key's first hit is a bare float, a log only from its
+  second; a sliding-window-counter key is one int (``prev * (limit + 1) + curr``, the window
+  being the generation's), so a one-hit key holds no object beside its name.
 * every operation is synchronous and atomic with respect to the event loop (no ``await``),
   so it works on asyncio and trio alike and costs CPU only (a few microseconds).
 
@@ -25,9 +27,8 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections import OrderedDict
 from collections.abc import Callable
-from math import floor
+from math import floor, inf
 from typing import Generic, NamedTuple, TypeVar
 
 __all__ = [
@@ -39,8 +40,8 @@ __all__ = [
     "sliding_wait",
 ]
 
-# Expired keys dropped per hit at most: bounds the cost of one request after a flood while
-# still draining a 100,000-key backlog within ~100 requests.
+# Keys of a retired table freed per hit at most: bounds the cost of one request after a
+# flood while still freeing a 100,000-key table within ~100 requests.
 _SWEEP = 1024
 
 _State = TypeVar("_State")
@@ -92,7 +93,7 @@ class MemoryWindow(Generic[_State]):
         clock: monotonic seconds; injectable for tests.
     """
 
-    __slots__ = ("_clock", "_expiry", "_keys", "_limit", "_swept")
+    __slots__ = ("_clock", "_expiry", "_keys", "_limit", "_prev", "_retired")
 
     def __init__(
         self, limit: int, expiry: float, *, clock: Callable[[], float] = time.monotonic
@@ -100,43 +101,34 @@ class MemoryWindow(Generic[_State]):
         self._limit = limit
         self._expiry = expiry
         self._clock = clock
-        # Ordered by last accepted hit, hence by expiry: expired keys are at the front. An
-        # OrderedDict, not a dict: finding the front of a dict that keeps deleting and
-        # re-inserting scans its dead slots (measured 50 us per hit at 20,000 keys); the
-        # OrderedDict's linked list finds it in O(1), and move_to_end is O(1).
-        self._keys: OrderedDict[str, _State] = OrderedDict()
-        self._swept = 0
+        self._keys: dict[str, _State] = {}  # the current generation
+        self._prev: dict[str, _State] = {}  # the one before: keys not hit since
+        self._retired: list[dict[str, _State]] = []  # expired tables, being freed
 
     def __len__(self) -> int:
         """Number of keys currently held (for tests and metrics)."""
-        return len(self._keys)
+        return len(self._keys) + len(self._prev)
 
     def clear(self) -> None:
-        """Forget every key (``RateLimitGate.reset``); the table's memory goes back too."""
-        self._keys = OrderedDict()
-        self._swept = 0
+        """Forget every key (``RateLimitGate.reset``); the tables' memory goes back too."""
+        self._keys, self._prev, self._retired = {}, {}, []
 
     def hit(self, key: str) -> Outcome:  # pragma: no cover - abstract
         """Count one hit for ``key`` if the window has room."""
         raise NotImplementedError
 
-    def _sweep(self, live: Callable[[_State], bool]) -> OrderedDict[str, _State]:
-        """Drop up to ``_SWEEP`` expired keys from the front; returns the (new) mapping."""
-        keys = self._keys
-        dropped = 0
-        for state in keys.values():
-            if dropped == _SWEEP or live(state):
-                break
-            dropped += 1
-        for _ in range(dropped):
-            keys.popitem(last=False)
-        self._swept += dropped
-        if self._swept > 4 * len(keys) + 1024:
-            # Tables never shrink on deletion: copy once most of a flood is gone so the
-            # memory goes back, not just the keys. Amortized O(1) per dropped key.
-            keys = self._keys = OrderedDict(keys)
-            self._swept = 0
-        return keys
+    def _retire(self, *tables: dict[str, _State]) -> None:
+        self._retired.extend(t for t in tables if t)
+
+    def _free(self) -> None:
+        """Free up to ``_SWEEP`` keys of the retired tables (a table goes once empty)."""
+        retired = self._retired
+        table = retired[-1]
+        pop = table.popitem
+        for _ in range(min(_SWEEP, len(table))):
+            pop()
+        if not table:
+            retired.pop()
 
 
 class MovingWindow(MemoryWindow["float | list[float]"]):
@@ -147,19 +139,47 @@ class MovingWindow(MemoryWindow["float | list[float]"]):
     small (a one-entry list costs ~90 bytes; an empty deque ~600).
     """
 
-    __slots__ = ()
+    __slots__ = ("_latest", "_turn")
+
+    def __init__(
+        self, limit: int, expiry: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(limit, expiry, clock=clock)
+        self._turn = -inf  # when the current generation ends
+        self._latest = -inf  # the latest hit accepted in it
+
+    def clear(self) -> None:
+        super().clear()
+        self._turn = self._latest = -inf
+
+    def _rotate(self, now: float) -> None:
+        # The previous generation's hits all came before the current one began, a window or
+        # more ago: expired. The current one's too, if even its latest accepted hit has (a
+        # key moved in from the previous one carries only hits older than that).
+        if self._latest < now - self._expiry:
+            self._retire(self._prev, self._keys)
+            self._prev = {}
+        else:
+            self._retire(self._prev)
+            self._prev = self._keys
+        self._keys = {}
+        self._turn = now + self._expiry
 
     def hit(self, key: str) -> Outcome:
         now = self._clock()
+        if now >= self._turn:
+            self._rotate(now)
+        if self._retired:
+            self._free()
         cutoff = now - self._expiry  # an entry counts while it is >= cutoff, as in limits
         keys = self._keys
-        oldest = next(iter(keys.values()), None)
-        if oldest is not None and _last(oldest) < cutoff:
-            keys = self._sweep(lambda entry: _last(entry) >= cutoff)
         entry = keys.get(key)
+        if entry is None and self._prev:
+            entry = self._prev.pop(key, None)
+            if entry is not None:
+                keys[key] = entry  # hit again: it belongs to this generation now
         if entry is None or (isinstance(entry, float) and entry < cutoff):
-            keys[key] = now
-            keys.move_to_end(key)  # the mapping stays ordered by expiry
+            keys[key] = self._latest = now
             return Outcome(True, self._limit - 1, self._expiry)
         log = [entry] if isinstance(entry, float) else entry
         start = 0
@@ -177,38 +197,62 @@ class MovingWindow(MemoryWindow["float | list[float]"]):
             return Outcome(False, 0, log[start] - cutoff)
         log.append(now)
         keys[key] = log
-        keys.move_to_end(key)  # the mapping stays ordered by expiry
+        self._latest = now
         return Outcome(True, self._limit - count - 1, log[start] - cutoff)
 
 
-def _last(entry: float | list[float]) -> float:
-    return entry if isinstance(entry, float) else entry[-1]
+class CounterWindow(MemoryWindow[int]):
+    """Sliding window counter: per key, the previous window's count and the current one's.
 
+    The generations are the counter's windows: a key of the current table was counted in
+    the current window (its value is ``prev * (limit + 1) + curr``), one of the previous
+    table only in the window before (its value's ``curr`` is now the previous count).
+    """
 
-class CounterWindow(MemoryWindow[tuple[int, int, int]]):
-    """Sliding window counter: (window index, previous count, current count) per key."""
+    __slots__ = ("_index",)
 
-    __slots__ = ()
+    def __init__(
+        self, limit: int, expiry: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(limit, expiry, clock=clock)
+        self._index = -2  # the current window's index; none yet
+
+    def clear(self) -> None:
+        super().clear()
+        self._index = -2
+
+    def _rotate(self, index: int) -> None:
+        if index == self._index + 1:
+            self._retire(self._prev)
+            self._prev = self._keys
+        else:  # two windows or more: both counts are gone
+            self._retire(self._prev, self._keys)
+            self._prev = {}
+        self._keys = {}
+        self._index = index
 
     def hit(self, key: str) -> Outcome:
         expiry, limit, keys = self._expiry, self._limit, self._keys
         position = self._clock() / expiry
         index = floor(position)
-        oldest = next(iter(keys), None)
-        if oldest is not None and keys[oldest][0] < index - 1:
-            keys = self._sweep(lambda state: state[0] >= index - 1)
+        if index > self._index:  # a monotonic clock never goes back: nothing to do then
+            self._rotate(index)
+            keys = self._keys
+        if self._retired:
+            self._free()
+        base = limit + 1  # counts never exceed the limit
         state = keys.get(key)
-        prev = curr = 0
         if state is not None:
-            if state[0] == index:
-                prev, curr = state[1], state[2]
-            elif state[0] == index - 1:
-                prev = state[2]
+            prev, curr = divmod(state, base)
+        else:
+            old = self._prev.get(key) if self._prev else None
+            prev, curr = (old % base if old is not None else 0), 0
         ttl = (1.0 - (position - index)) * expiry  # left of the previous window's weight
         if floor(prev * ttl / expiry + curr) + 1 > limit:
             return Outcome(False, 0, sliding_wait(limit, expiry, prev, ttl, curr, ttl))
-        keys[key] = (index, prev, curr + 1)
-        keys.move_to_end(key)  # the mapping stays ordered by expiry
         curr += 1
+        keys[key] = prev * base + curr
+        if state is None and prev:
+            del self._prev[key]  # counted in this window now: its previous count moved along
         remaining = max(0, limit - floor(prev * ttl / expiry + curr))
         return Outcome(True, remaining, sliding_reset(expiry, prev, ttl, curr, ttl))

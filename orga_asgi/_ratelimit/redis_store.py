@@ -1,6 +1,7 @@
 """Shared rate limit windows in Redis or Valkey, through limits' async storage with redis-py.
 
-One round trip per window checked. limits' strategies answer ``hit()`` with a bool; the
+One round trip per window checked, none for a key it has refused until that window can have
+room (:mod:`.deny`). limits' strategies answer ``hit()`` with a bool; the
 remaining count and reset time of the RateLimit headers would cost a second round trip
 (``get_window_stats()``), and limits offers no call that does both. So the storage is limits'
 own (:mod:`.backend`: URI parsing, TLS, cluster and sentinel wiring, key prefix, minimum
@@ -19,6 +20,9 @@ with 503, or allow). The first failure logs one WARNING, marks the store down an
 ``on_state(False)``; while down, requests take the policy at once and one request at a time
 re-probes the store (with its own hit: no extra command), after a backoff that doubles up to
 a cap. When a probe answers, one INFO line and ``on_state(True)`` mark the switch back.
+The store is checked once (a ``PING``) at lifespan startup, or before the first hit when no
+lifespan ran: a mistyped URI logs one WARNING then, not at the first refusal that should
+have happened (under ``deny`` at startup, :meth:`RateLimitGate.startup` raises instead).
 Socket timeouts default to one second (a rate limiter must not hold a request for long);
 ``?socket_timeout=`` and ``?socket_connect_timeout=`` in the URI override them.
 """
@@ -45,6 +49,7 @@ from .memory import MemoryWindow, Outcome, sliding_reset, sliding_wait
 
 if TYPE_CHECKING:
     from .config import Window
+    from .deny import DenyCache
     from .storage import StorageTarget
 
 __all__ = ["SharedStore"]
@@ -52,7 +57,7 @@ __all__ = ["SharedStore"]
 _TIMEOUT = 1.0
 _REDIS_PY = Version("5.2.0")  # limits' own minimum for implementation="redispy"
 _ACTIONS = {
-    "fallback": "limiting per process in memory until it answers",
+    "fallback": "limiting per process in memory (each process counts alone) until it answers",
     "deny": "refusing requests with 503 until it answers",
     "allow": "letting requests through unlimited until it answers",
 }
@@ -108,11 +113,21 @@ class SharedStore:
         self._probing = False
         self._delay = 0.0
         self._next_probe = 0.0
+        self._checked = False  # check() ran: at startup, or before the first hit
 
     async def hit(
-        self, namespace: str, index: int, window: Window, ident: str, fallback: MemoryWindow[Any]
+        self,
+        namespace: str,
+        index: int,
+        window: Window,
+        ident: str,
+        fallback: MemoryWindow[Any],
+        denied: DenyCache,
     ) -> Outcome | None:
         """Count one hit in window ``index`` of ``namespace``, or follow the policy.
+
+        A refusal by the store is remembered in ``denied`` until the window can have room
+        (a refusal by the fallback is not: it is per process, and cheap already).
 
         Returns:
             The outcome, or ``None`` when the store is down and the policy is ``allow``.
@@ -120,11 +135,14 @@ class SharedStore:
         Raises:
             RateLimiterUnavailable: the store is down and the policy is ``deny``.
         """
+        if not self._checked:
+            await self.check(startup=False)
         probe = False
         if self._down:
             if self._probing or self._clock() < self._next_probe:
                 return self._degraded(fallback, ident)
             self._probing = probe = True
+        started = self._clock()
         try:
             reply = await self._connect().acquire(
                 namespace, index, ident, window.limit, window.expiry
@@ -139,7 +157,11 @@ class SharedStore:
             self._down = False
             self._logger.info("Shared rate limit store %s answers again", self._target.redacted)
             self._tell(True)
-        return self._outcome(window, reply)
+        outcome = self._outcome(window, reply)
+        if not outcome.allowed:
+            # From the clock before the round trip: never later than the store's deadline.
+            denied.add(ident, started + outcome.reset, index)
+        return outcome
 
     def _outcome(self, window: Window, reply: list[Any]) -> Outcome:
         if not self._sliding:
@@ -194,18 +216,48 @@ class SharedStore:
         self._storage, self._loop = storage, loop
         return storage
 
-    def _failed(self, exc: Exception, probe: bool) -> None:
+    async def check(self, *, startup: bool) -> Exception | None:
+        """PING the store once; if it fails, mark it down and log one WARNING.
+
+        Runs at lifespan startup, or before the first hit when no lifespan ran (a mounted
+        sub-application gets none), so a mistyped ``storage_uri`` shows at once rather than
+        as limits quietly kept per process. Bounded by the client's own (short) timeouts.
+        At startup under ``deny`` nothing is logged: the gate fails the startup instead.
+
+        Returns:
+            The failure, or ``None`` when the store answered.
+        """
+        self._checked = True
+        try:
+            await self._connect().client.ping()
+        except Exception as exc:  # whatever fails, the policy answers: never a 500
+            quiet = startup and self._on_error == "deny"
+            self._failed(exc, False, "" if quiet else "at startup" if startup else "on first use")
+            return exc
+        return None
+
+    def _failed(self, exc: Exception, probe: bool, checked: str | None = None) -> None:
         now = self._clock()
         if not self._down:
             self._down = True
             self._delay = self._backoff_first
             self._next_probe = now + self._delay
-            self._logger.warning(
-                "Shared rate limit store %s failed (%s); %s",
-                self._target.redacted,
-                self._describe(exc),
-                _ACTIONS[self._on_error],
-            )
+            if checked:
+                self._logger.warning(
+                    "Shared rate limit store %s did not answer %s (%s); %s. Check "
+                    "storage_uri (host, port, password) and that the store is running",
+                    self._target.redacted,
+                    checked,
+                    self._describe(exc),
+                    _ACTIONS[self._on_error],
+                )
+            elif checked is None:
+                self._logger.warning(
+                    "Shared rate limit store %s failed (%s); %s",
+                    self._target.redacted,
+                    self._describe(exc),
+                    _ACTIONS[self._on_error],
+                )
             self._tell(False)
         elif probe:
             self._delay = min(self._delay * 2, self._backoff_max)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from orga_asgi._errors import RateLimited
 
 from .config import Window
+from .deny import DenyCache
 from .memory import CounterWindow, MemoryWindow, MovingWindow
 
 if TYPE_CHECKING:
@@ -88,7 +89,16 @@ class RateLimitExceeded(RateLimited):
 class Space:
     """The windows of one namespace (``ip`` or ``p``) and their precomputed bytes."""
 
-    __slots__ = ("details", "memory", "namespace", "policy", "prefixes", "windows")
+    __slots__ = (
+        "clock",
+        "denied",
+        "details",
+        "memory",
+        "namespace",
+        "policy",
+        "prefixes",
+        "windows",
+    )
 
     def __init__(
         self,
@@ -101,6 +111,9 @@ class Space:
         label = "ip-" if namespace == "ip" else ""
         self.namespace = namespace
         self.windows = windows
+        self.clock = clock
+        # Keys the shared store refused, answered here until their window has room.
+        self.denied = DenyCache(clock)
         kind = CounterWindow if sliding else MovingWindow
         # The store itself with memory://, the per-process fallback with a shared store.
         self.memory: tuple[MemoryWindow[Any], ...] = tuple(
@@ -115,27 +128,31 @@ class Space:
     async def check(self, key: str, shared: SharedStore | None) -> LimitHeaders | None:
         """Count one hit of ``key`` in every window, shortest first, stopping at a refusal.
 
+        With a shared store, a key it refused is refused again here, with no round trip,
+        until its window can have room (:mod:`.deny`).
+
         Raises:
             RateLimitExceeded: a window is exhausted.
             RateLimiterUnavailable: the shared store failed and the policy is ``deny``.
         """
+        if shared is not None:
+            refused = self.denied.refused(key)
+            if refused is not None:  # refused by the store, and no room yet: no round trip
+                raise self.refusal(refused[1], refused[0])
         best = -1
         best_remaining = best_reset = 0.0
         for index, window in enumerate(self.windows):
             if shared is None:
                 outcome = self.memory[index].hit(key)
             else:
-                found = await shared.hit(self.namespace, index, window, key, self.memory[index])
+                found = await shared.hit(
+                    self.namespace, index, window, key, self.memory[index], self.denied
+                )
                 if found is None:  # store down, policy "allow": this window is not enforced
                     continue
                 outcome = found
             if not outcome.allowed:
-                retry_after = max(1, ceil(outcome.reset))
-                raise RateLimitExceeded(
-                    self.details[index],
-                    retry_after=retry_after,
-                    headers=self.headers(index, 0, retry_after),
-                )
+                raise self.refusal(index, outcome.reset)
             if (
                 best < 0
                 or outcome.remaining < best_remaining
@@ -146,10 +163,20 @@ class Space:
             return None
         return LimitHeaders(self.headers(best, int(best_remaining), best_reset))
 
+    def refusal(self, index: int, wait: float) -> RateLimitExceeded:
+        """The 429 of window ``index``, retry in ``wait`` seconds (at least one)."""
+        retry_after = max(1, ceil(wait))
+        return RateLimitExceeded(
+            self.details[index],
+            retry_after=retry_after,
+            headers=self.headers(index, 0, retry_after),
+        )
+
     def reset(self) -> None:
-        """Forget every count of the memory windows."""
+        """Forget every count of the memory windows, and every remembered refusal."""
         for window in self.memory:
             window.clear()
+        self.denied.clear()
 
     def headers(self, index: int, remaining: int, reset: float) -> list[tuple[bytes, bytes]]:
         """The two headers for window ``index``, ``t`` rounded up to whole seconds."""

@@ -106,6 +106,8 @@ def _key_values(pattern: re.Pattern[str], scan: str, text: str) -> list[Span]:
             and _NUMBER.fullmatch(scan, start, end)
         ):
             continue  # `max_tokens=5`, `"total_tokens": 12`: usage counts, not secrets
+        if scan.startswith("...", start) and end - start == 3:
+            continue  # `api_key=...`: a placeholder in a hint, which hides nothing
         spans.append((start, end))
         if end == len(scan) or len(spans) == MAX_SPANS:
             break

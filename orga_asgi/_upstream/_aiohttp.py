@@ -51,6 +51,9 @@ class AiohttpTransport:
                 # aiohttp's own decoder only does from 3.13 on.
                 auto_decompress=False,
                 trust_env=False,
+                # No cookies: nothing the upstream sets is kept for the next principal's
+                # call, and no jar is filtered and updated on every call.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._session = session
         return session

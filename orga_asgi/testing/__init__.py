@@ -7,7 +7,9 @@ contract, with on-demand fault injection and a record of every call it received.
 credential the fakes hand out, for leak checks.
 
 The pytest fixtures built on these (``fake_orga``, ``fake_orga_client``) are in
-:mod:`orga_asgi.pytest_plugin`, registered with pytest when the package is installed.
+:mod:`orga_asgi.pytest_plugin`, registered with pytest when the package is installed. To
+run a whole app against a FakeOrga without wiring one, use the endpoint's own sandbox:
+``OrgaClientSecrets(..., sandbox=True)`` or ``ORGA_SANDBOX=1``.
 """
 
 from __future__ import annotations

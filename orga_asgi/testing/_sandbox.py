@@ -17,7 +17,8 @@ def sandbox_client(fake: FakeOrga | None = None) -> httpx.AsyncClient:
 
     Pass it as ``http_client`` together with ``api_key=FAKE_API_KEY`` and
     ``base_url=FAKE_BASE_URL`` to run an endpoint with no account and no network; close it
-    when the app shuts down.
+    when the app shuts down. ``sandbox=True`` (or ``ORGA_SANDBOX=1``) does all of that for
+    you; this client is for a FakeOrga of your own (other keys, a ttl, a clock).
     """
     import httpx  # imported here: apps that never ask for the sandbox need not load httpx
 

@@ -21,37 +21,19 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from orga_asgi import DEFAULT_PATH
-from tests._support import require, require_module, uvicorn_server
+from tests._support import uvicorn_server
+from tests.browser._chromium import TIMEOUT_MS, chromium
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 15_000  # every wait in the browser is bounded by this
 SERVER = Path(__file__).resolve().parents[2] / "examples" / "browser" / "server.py"
 PAGE_DONE = "document.getElementById('status').textContent !== 'loading'"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = require_module("playwright.sync_api", "pip install playwright (nox -s browser)")
-    require(CHROMIUM, "Debian: apt-get install chromium")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @dataclass
@@ -77,14 +59,15 @@ def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     async def recording(scope: Any, receive: Any, send: Any) -> None:
         # What the server answered, even when the browser hides it from the page (CORS).
         if scope["type"] != "http" or scope["path"] != DEFAULT_PATH:
-            return await app(scope, receive, send)
+            await app(scope, receive, send)
+            return
 
         async def record(message: Any) -> None:
             if message["type"] == "http.response.start":
                 seen.append((dict(scope["headers"]), message["status"]))
             await send(message)
 
-        return await app(scope, receive, record)
+        await app(scope, receive, record)
 
     with uvicorn_server(recording) as url:
         yield Site(url, seen)

@@ -256,6 +256,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "audit_key": ("audit-secret", "audit-secret"),
     "audit_principal": ("plain", "plain"),
     "sealed": ("true", True),
+    "sandbox": ("0", False),
     "relay_prefix": ("/rtc", "/rtc"),
     "relay_max_body_size": ("32768", 32768),
 }

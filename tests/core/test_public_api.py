@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 import orga_asgi
+import orga_asgi._errors
 import orga_asgi.auth
+import orga_asgi.logging
 import orga_asgi.redaction
+import orga_asgi.schema
 import orga_asgi.testing
 
 EXPECTED = {
@@ -61,6 +66,17 @@ OBSERVE = {
     "logfmt",
     "parse_logfmt",
 }
+LOGGING = {
+    "FORMAT",
+    "JsonFormatter",
+    "RedactingFilter",
+    "RequestIdFilter",
+    "config_path",
+    "configure",
+    "current_request_id",
+    "dict_config",
+    "structlog_request_id",
+}
 KEYS = {
     "API_KEY_PREFIX",
     "KeyPicker",
@@ -89,6 +105,9 @@ def test_public_names_are_not_private_modules() -> None:
 def test_the_seams_are_public_modules() -> None:
     assert set(orga_asgi.observe.__all__) == OBSERVE
     assert set(orga_asgi.keys.__all__) == KEYS
+    # Imported by its full name only: in the star import it would shadow the stdlib's logging.
+    assert set(orga_asgi.logging.__all__) == LOGGING
+    assert "logging" not in orga_asgi.__all__
     assert orga_asgi.AuditEvent is orga_asgi.observe.AuditEvent
     for module in (orga_asgi.observe, orga_asgi.keys):
         for name in module.__all__:
@@ -120,6 +139,25 @@ def test_submodules_export_what_they_document() -> None:
         "sandbox_client",
     } <= set(orga_asgi.testing.__all__)
     assert {"RedactingFilter", "install", "structlog_processor"} <= set(orga_asgi.redaction.__all__)
+    assert set(orga_asgi.schema.__all__) == {
+        "ERRORS",
+        "ClientSecretsBody",
+        "ErrorBody",
+        "IceServer",
+    }
+
+
+def test_the_adapters_document_the_cores_bodies() -> None:
+    # One shape for the route's bodies: both adapters' schemas use the core's types.
+    fastapi = pytest.importorskip("orga_asgi_fastapi")
+    litestar = pytest.importorskip("orga_asgi_litestar")
+    for name in ("ClientSecretsBody", "ErrorBody", "IceServer"):
+        assert getattr(fastapi, name) is getattr(orga_asgi.schema, name)
+        assert getattr(litestar, name) is getattr(orga_asgi.schema, name)
+    codes = {row.code for row in orga_asgi._errors.rows().values()}
+    for text in orga_asgi.schema.ERRORS.values():
+        for code in text.split("`")[1::2]:
+            assert code in codes or code in {"max_body_size", "Retry-After"}, code
 
 
 def test_py_typed_is_shipped() -> None:

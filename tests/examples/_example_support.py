@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import httpx
 
+from orga_asgi import OrgaClientSecrets
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
 from tests._support import free_port, uvicorn_server
 
@@ -41,6 +42,21 @@ def load_sandboxed(monkeypatch: Any, relative: str) -> ModuleType:
     return load_example(relative)
 
 
+def endpoint_of(example: ModuleType) -> OrgaClientSecrets:
+    """The example's endpoint: its module-level ``endpoint``, or that of its ``orga`` (the
+    FastAPI router, the Litestar plugin)."""
+    endpoint = getattr(example, "endpoint", None) or example.orga.endpoint
+    assert isinstance(endpoint, OrgaClientSecrets)
+    return endpoint
+
+
+def sandbox_fake(example: ModuleType) -> FakeOrga:
+    """The FakeOrga that the example's sandbox endpoint owns (it fails outside the sandbox)."""
+    fake = endpoint_of(example).fake_orga
+    assert fake is not None, "the example is not in sandbox mode"
+    return fake
+
+
 def local(app: object, client: tuple[str, int] = LOOPBACK) -> httpx.AsyncClient:
     """An in-process client calling ``app`` over plain http from this machine."""
     transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
@@ -58,7 +74,7 @@ async def real_mode(
         monkeypatch.setenv("ORGA_API_KEY", api_key)
         monkeypatch.setenv("ORGA_BASE_URL", upstream)
         example = load_example(relative)
-        assert example.sandbox is None
+        assert endpoint_of(example).fake_orga is None  # not the sandbox: Orga at ``upstream``
         transport = httpx.ASGITransport(app=example.app, client=("203.0.113.7", 40000))
         async with (
             lifespan(example.app),
@@ -160,6 +176,11 @@ def _wait_until_listening(process: subprocess.Popen[bytes], url: str, output: An
         else:
             return
     raise AssertionError(f"the example did not listen on {url} within 60 s")
+
+
+def sandbox_warnings(log: str) -> int:
+    """How many times a served example logged the sandbox's WARNING (one per sandbox endpoint)."""
+    return log.count("SANDBOX: this endpoint mints fake tokens")
 
 
 def assert_clean_shutdown(log: str) -> None:

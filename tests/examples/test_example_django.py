@@ -12,7 +12,12 @@ import pytest
 from orga_asgi import DEFAULT_PATH
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
 from tests._support import uvicorn_server
-from tests.examples._example_support import assert_clean_shutdown, documented_command, serve_command
+from tests.examples._example_support import (
+    assert_clean_shutdown,
+    documented_command,
+    sandbox_warnings,
+    serve_command,
+)
 
 pytestmark = pytest.mark.servers
 
@@ -54,6 +59,7 @@ def test_session_login_then_token_and_401_without_it() -> None:
         client.cookies.clear()
         assert client.get("/nowhere").status_code == 404  # Django still answers the rest
     assert_clean_shutdown(served.log)
+    assert sandbox_warnings(served.log) == 1  # no key: the sandbox, which says so
 
 
 def test_real_orga_when_the_key_is_set() -> None:
@@ -71,6 +77,7 @@ def test_real_orga_when_the_key_is_set() -> None:
             response = client.get(DEFAULT_PATH, headers={"x-forwarded-proto": "https"})
             assert response.status_code == 200, response.text
     assert_clean_shutdown(served.log)
+    assert sandbox_warnings(served.log) == 0
     assert [call.path for call in fake.calls] == [
         "/v1/realtime/client-secrets",
         "/v1/realtime/ice-config",

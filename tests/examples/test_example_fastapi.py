@@ -16,6 +16,8 @@ from tests.examples._example_support import (
     load_sandboxed,
     local,
     real_mode,
+    sandbox_fake,
+    sandbox_warnings,
     serve_command,
 )
 
@@ -40,7 +42,11 @@ async def test_token_then_credentials_and_401_without_it(sandboxed: ModuleType) 
         # FastAPI's own route checks the same token, through its dependency.
         assert (await client.get("/me", headers=ALICE)).json() == {"user": "alice"}
         assert (await client.get("/me", headers={"authorization": "Bearer x"})).status_code == 401
-    assert sandboxed.sandbox.is_closed
+    # One mint reached the endpoint's own fake Orga; the refusals never left the app.
+    assert [call.path for call in sandbox_fake(sandboxed).calls] == [
+        "/v1/realtime/client-secrets",
+        "/v1/realtime/ice-config",
+    ]
     # The route is FastAPI's own now: documented, behind the same bearer scheme.
     operation = sandboxed.app.openapi()["paths"][DEFAULT_PATH]["get"]
     assert operation["security"] == [{"HTTPBearer": []}]
@@ -68,3 +74,4 @@ def test_the_documented_command_serves_it() -> None:
         assert response.json()["iceServers"]
         assert client.get(DEFAULT_PATH).status_code == 401
     assert_clean_shutdown(served.log)
+    assert sandbox_warnings(served.log) == 1  # no key: the sandbox, which says so

@@ -16,6 +16,8 @@ from tests.examples._example_support import (
     load_sandboxed,
     local,
     real_mode,
+    sandbox_fake,
+    sandbox_warnings,
     serve_command,
 )
 
@@ -42,7 +44,11 @@ async def test_login_then_credentials(sandboxed: ModuleType) -> None:
         assert any("username" in server for server in body["iceServers"])
         schema = (await client.get("/schema/openapi.json")).json()
         assert {"get", "post"} <= set(schema["paths"][DEFAULT_PATH])
-    assert sandboxed.sandbox.is_closed  # the app's shutdown closed the sandbox client
+    # The mint reached the endpoint's own fake Orga; the refusals never left the app.
+    assert [call.path for call in sandbox_fake(sandboxed).calls] == [
+        "/v1/realtime/client-secrets",
+        "/v1/realtime/ice-config",
+    ]
 
 
 @pytest.mark.anyio
@@ -71,3 +77,4 @@ def test_the_documented_command_serves_it() -> None:
         assert response.status_code == 200, response.text
         assert response.json()["iceServers"]
     assert_clean_shutdown(served.log)
+    assert sandbox_warnings(served.log) == 1  # no key: the sandbox, which says so

@@ -16,6 +16,8 @@ from tests.examples._example_support import (
     load_sandboxed,
     local,
     real_mode,
+    sandbox_fake,
+    sandbox_warnings,
     serve_command,
 )
 
@@ -40,7 +42,11 @@ async def test_login_then_token_and_401_without_session(sandboxed: ModuleType) -
         refused = await client.get(DEFAULT_PATH)
         assert refused.status_code == 401
         assert refused.json()["error"] == "unauthorized"
-    assert sandboxed.sandbox.is_closed  # the lifespan closed the sandbox client
+    # The mint reached the endpoint's own fake Orga; the refusals never left the app.
+    assert [call.path for call in sandbox_fake(sandboxed).calls] == [
+        "/v1/realtime/client-secrets",
+        "/v1/realtime/ice-config",
+    ]
 
 
 @pytest.mark.anyio
@@ -84,3 +90,4 @@ def test_the_documented_command_serves_it() -> None:
         assert response.status_code == 200, response.text
         assert response.json()["ephemeralToken"]
     assert_clean_shutdown(served.log)
+    assert sandbox_warnings(served.log) == 1  # no key: the sandbox, which says so

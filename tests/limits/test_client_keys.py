@@ -132,10 +132,11 @@ def test_remembered_keys_are_bounded() -> None:
 
 
 def footprint(window: object) -> int:
-    keys = window._keys  # type: ignore[attr-defined]
-    held = sys.getsizeof(keys)
-    for key, log in keys.items():
-        held += sys.getsizeof(key) + sys.getsizeof(log)
+    held = 0
+    for keys in (window._keys, window._prev, *window._retired):  # type: ignore[attr-defined]
+        held += sys.getsizeof(keys)
+        for key, log in keys.items():
+            held += sys.getsizeof(key) + sys.getsizeof(log)
     return held
 
 

@@ -76,11 +76,19 @@ class Telemetry:
     def total(self, name: str, **attributes: Any) -> float:
         """The sum of a counter's points whose attributes include ``attributes``."""
         wanted = {k.replace("__", "."): v for k, v in attributes.items()}
-        return sum(
-            p.value.value
-            for p in self.points(name)
-            if all(p.attributes.get(k) == v for k, v in wanted.items())
+        return float(
+            sum(
+                p.value.value
+                for p in self.points(name)
+                if all(p.attributes.get(k) == v for k, v in wanted.items())
+            )
         )
+
+
+def times(span: ReadableSpan) -> tuple[int, int]:
+    """A finished span's start and end, in nanoseconds (both set once it has ended)."""
+    assert span.start_time is not None and span.end_time is not None
+    return span.start_time, span.end_time
 
 
 def texts_of(telemetry: Telemetry) -> list[str]:

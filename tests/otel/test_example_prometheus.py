@@ -16,6 +16,8 @@ from tests.examples._example_support import (
     lifespan,
     load_sandboxed,
     local,
+    sandbox_fake,
+    sandbox_warnings,
     serve_command,
 )
 
@@ -51,7 +53,11 @@ async def test_a_mint_and_a_refusal_are_scraped(sandboxed: ModuleType) -> None:
     assert sample(text, "http_client_request_duration_seconds_count", 'method="POST"') == 1
     assert sample(text, "orga_asgi_ratelimit_store_available") == 1
     assert "alice" not in text and "alice-token" not in text
-    assert sandboxed.sandbox.is_closed
+    # The mint reached the endpoint's own fake Orga; the refusal never left the app.
+    assert [call.path for call in sandbox_fake(sandboxed).calls] == [
+        "/v1/realtime/client-secrets",
+        "/v1/realtime/ice-config",
+    ]
 
 
 def test_the_documented_command_serves_metrics() -> None:
@@ -64,3 +70,4 @@ def test_the_documented_command_serves_metrics() -> None:
     assert sample(text, "orga_asgi_tokens_issued_total") == 1
     assert re.search(r'^target_info\{.*service_name="orga-token-route"', text, re.M), text
     assert_clean_shutdown(served.log)
+    assert sandbox_warnings(served.log) == 1  # no key: the sandbox, which says so

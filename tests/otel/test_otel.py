@@ -19,12 +19,12 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import SpanKind, StatusCode
 
 import orga_asgi.contrib.otel as otel
-from orga_asgi import EndpointConfig, OrgaClientSecrets, Principal
+from orga_asgi import AuditEvent, EndpointConfig, OrgaClientSecrets, Principal
 from orga_asgi.auth import bearer
 from orga_asgi.testing import FAKE_BASE_URL, FakeOrga
 from tests._redis import RedisServer
 from tests._support import CALLER, caller, make_endpoint
-from tests.otel.conftest import Telemetry
+from tests.otel.conftest import Telemetry, times
 
 pytestmark = pytest.mark.anyio
 CLIENT_SECRETS = f"{FAKE_BASE_URL}/v1/realtime/client-secrets"
@@ -83,9 +83,9 @@ async def test_a_mint_is_an_issue_span_over_two_client_spans_under_the_server_sp
             "http.response.status_code": 200,
         }
         # Rebuilt from the attempt's duration: inside the issue span, in order.
-        assert issue.start_time <= span.start_time <= span.end_time <= issue.end_time
-    assert post[0].end_time <= get[0].start_time
-    assert server.start_time <= issue.start_time <= issue.end_time <= server.end_time
+        assert times(issue)[0] <= times(span)[0] <= times(span)[1] <= times(issue)[1]
+    assert times(post[0])[1] <= times(get[0])[0]
+    assert times(server)[0] <= times(issue)[0] <= times(issue)[1] <= times(server)[1]
 
     metrics = telemetry.metrics()
     unit, durations = metrics["http.client.request.duration"]
@@ -143,12 +143,37 @@ async def test_refusals_are_counted_by_reason_and_the_limit_refusal_spans_no_ups
     )
     # Refused before admission (401, 405): no issue span. Refused by the window: an issue
     # span with the code and no error status (the caller's answer, not a fault), no attempt.
-    outcomes = [s.attributes["orga_asgi.outcome"] for s in telemetry.spans("orga_asgi.issue")]
+    outcomes = [
+        dict(s.attributes or {})["orga_asgi.outcome"] for s in telemetry.spans("orga_asgi.issue")
+    ]
     assert outcomes == ["issued", "rate_limited"]
     limited = telemetry.spans("orga_asgi.issue")[1]
     assert limited.status.status_code is StatusCode.UNSET
     assert len(telemetry.spans("POST")) == len(telemetry.spans("GET")) == 1
     assert telemetry.total("orga_asgi.in_flight") == 0
+
+
+async def test_beside_an_audit_hook_each_gets_its_own_view_of_a_request(
+    fake: FakeOrga, telemetry: Telemetry
+) -> None:
+    """The observer is told only the outcome of a request (no audit event is built for it);
+    an ``on_audit`` hook beside it still gets the whole event, fingerprints included, and a
+    request is counted once."""
+    who = Callers(telemetry)
+    events: list[AuditEvent] = []
+    options = {"authorize": who.hook, "on_audit": events.append, "audit_key": "k" * 32}
+    async with endpoint_for(fake, telemetry, **options) as endpoint, caller(endpoint) as client:
+        minted = await client.get("/", headers=who.headers)
+        assert (await client.get("/")).status_code == 401
+    assert minted.status_code == 200
+    assert [e.outcome for e in events] == ["issued", "unauthorized"]
+    assert events[0].token_fingerprint and events[0].principal
+    assert events[0].principal != who.user  # hashed: audit_principal defaults to "hmac"
+    assert (
+        telemetry.total("orga_asgi.requests.refused", orga_asgi__refusal__reason="unauthorized")
+        == 1
+    )
+    assert telemetry.total("orga_asgi.tokens.issued") == 1
 
 
 async def test_a_retried_upstream_fault_is_one_client_span_per_attempt(
@@ -171,7 +196,7 @@ async def test_a_retried_upstream_fault_is_one_client_span_per_attempt(
     assert retried.attributes["http.request.resend_count"] == 1
     assert "error.type" not in retried.attributes
     assert retried.status.status_code is StatusCode.UNSET
-    assert failed.end_time <= retried.start_time  # the backoff lies between them
+    assert times(failed)[1] <= times(retried)[0]  # the backoff lies between them
     [issue] = telemetry.spans("orga_asgi.issue")
     assert all(s.parent is not None and s.parent.span_id == issue.context.span_id
                for s in (failed, retried))  # fmt: skip
@@ -195,7 +220,10 @@ async def test_an_upstream_that_stays_down_fails_the_issue_span(
     [issue] = telemetry.spans("orga_asgi.issue")
     assert issue.attributes == {"orga_asgi.outcome": "upstream_unavailable"}
     assert issue.status.status_code is StatusCode.ERROR
-    assert [s.attributes["error.type"] for s in telemetry.spans("POST")] == ["503", "503"]
+    assert [dict(s.attributes or {})["error.type"] for s in telemetry.spans("POST")] == [
+        "503",
+        "503",
+    ]
     reason = {"orga_asgi__refusal__reason": "upstream_unavailable"}
     assert telemetry.total("orga_asgi.requests.refused", **reason) == 1
     assert telemetry.total("orga_asgi.tokens.issued") == 0

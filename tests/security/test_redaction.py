@@ -384,6 +384,31 @@ def test_structlog_processor_in_a_real_structlog_chain():
     assert json.loads(stream.getvalue())["event"] == "minted"
 
 
+def test_redacting_filter_under_structlogs_processor_formatter():
+    # ProcessorFormatter hands its event dict over as record.msg and needs a dict back.
+    structlog = require_module("structlog", "pip install 'orga-asgi[structlog]'")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(processors=[structlog.processors.JSONRenderer()])
+    )
+    std = logging.getLogger("tests.redaction.processor_formatter")
+    std.addHandler(handler)
+    std.propagate = False
+    try:
+        logger = structlog.wrap_logger(
+            std,
+            processors=[structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+            wrapper_class=structlog.stdlib.BoundLogger,
+        )
+        logger.warning("minted", token=JWT, note=f"key {KEY}")
+    finally:
+        std.removeHandler(handler)
+    assert_clean(stream.getvalue())
+    assert json.loads(stream.getvalue())["event"] == "minted"
+
+
 def test_public_names():
     assert set(redaction.__all__) >= {
         "RedactingFilter",

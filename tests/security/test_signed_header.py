@@ -88,6 +88,24 @@ async def test_bad_headers_are_401(fake: FakeOrga, value: str | None) -> None:
     assert await status(endpoint(fake), value) == 401
 
 
+def sign_ms(principal_id: str, when_ms: int) -> str:
+    payload = f"{principal_id}.{when_ms}"
+    return f"{payload}.{hmac.new(SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()}"
+
+
+async def test_millisecond_times_let_one_caller_ask_twice_in_a_second(fake: FakeOrga) -> None:
+    app = endpoint(fake)
+    now_ms = time.time_ns() // 1_000_000
+    # Two requests of one user within the same second: different headers, both served.
+    assert await status(app, sign_ms("u1", now_ms)) == 200
+    assert await status(app, sign_ms("u1", now_ms + 1)) == 200
+    assert await status(app, sign_ms("u1", now_ms + 1)) == 401  # still one use each
+    # The skew bound holds in milliseconds as in seconds.
+    assert await status(app, sign_ms("u1", now_ms - 62_000)) == 401
+    assert await status(app, sign_ms("u1", now_ms + 62_000)) == 401
+    assert await status(app, sign_ms("u1", now_ms - 30_000)) == 200
+
+
 async def test_a_replay_is_401(fake: FakeOrga) -> None:
     app = endpoint(fake)
     value = sign("u1")

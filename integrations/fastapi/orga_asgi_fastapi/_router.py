@@ -26,17 +26,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, params
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from orga_asgi import DEFAULT_PATH, ConfigurationError, OrgaClientSecrets, Principal
 from orga_asgi._middleware import normalize_path
+from orga_asgi.schema import ERRORS as CORE_ERRORS
+from orga_asgi.schema import ClientSecretsBody, ErrorBody, IceServer
 
 __all__ = ["ClientSecretsBody", "ErrorBody", "IceServer", "OrgaRouter", "PrincipalOf"]
 
@@ -45,48 +45,11 @@ PrincipalOf = Callable[[Any], Principal | None]
 
 _USER = "orga_asgi_fastapi.user"  # the scope key the handler stores the resolved user under
 
-
-class _IceServerRequired(TypedDict):
-    urls: str | list[str]
-
-
-class IceServer(_IceServerRequired, total=False):
-    """One ``RTCIceServer``; TURN entries carry credentials bound to the token."""
-
-    username: str
-    credential: str
-
-
-class _ClientSecretsRequired(TypedDict):
-    ephemeralToken: str
-    iceServers: list[IceServer]
-
-
-class ClientSecretsBody(_ClientSecretsRequired, total=False):
-    """The 200 body; ``ttl`` and ``expiresAt`` come when the upstream gave a ttl."""
-
-    ttl: int
-    expiresAt: datetime
-
-
-class ErrorBody(TypedDict):
-    """Every error the core sends: a stable code, a fixed message, the request id."""
-
-    error: str
-    message: str
-    requestId: str
-
-
 _DEP = " An HTTPException raised by `current_user` has FastAPI's error body instead."
 _ERRORS: dict[int, str] = {
+    **CORE_ERRORS,
     401: "`unauthorized`: `current_user` gave no user." + _DEP,
-    403: "`forbidden`, `https_required` or `cross_origin_forbidden`.",
-    413: "`payload_too_large`: the request body is over `max_body_size`.",
-    429: "`rate_limited` or `too_many_in_flight`; see `Retry-After`.",
     500: "`internal_error`: turning the user into a Principal failed.",
-    502: "`upstream_auth_failed`, `upstream_unavailable` or `upstream_invalid_response`.",
-    503: "`busy`, `rate_limiter_unavailable` or `upstream_rate_limited`; see `Retry-After`.",
-    504: "`upstream_timeout`: Orga did not answer within the deadline.",
 }
 _OTHER_METHODS = ["OPTIONS", "PUT", "PATCH", "DELETE"]
 

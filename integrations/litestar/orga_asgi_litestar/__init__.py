@@ -9,7 +9,10 @@
         route_handlers=[...],
         middleware=[auth_middleware],  # sets request.user; the route trusts it
         plugins=[OrgaPlugin(OrgaPluginConfig(guards=[requires_verified_email]))],
-    )
+    )  # the endpoint's settings: the ORGA_* environment variables
+
+Settings in code: ``OrgaPluginConfig(endpoint=EndpointConfig(authorize=scope_user(), ...))``
+or ``OrgaPluginConfig.from_env(rate_limits="5/minute")`` (code wins over the environment).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ._plugin import (
     OrgaDependency,
     OrgaPlugin,
     OrgaPluginConfig,
+    orga_error_handler,
 )
 
 __version__ = "0.1.0"
@@ -33,4 +37,5 @@ __all__ = [
     "OrgaPlugin",
     "OrgaPluginConfig",
     "__version__",
+    "orga_error_handler",
 ]

@@ -20,29 +20,33 @@ without the plugin's guards, hands every other method to the core too, so CORS p
 (``allowed_origins``) and the core's own 405 body keep working. Both handlers set an
 identity ``after_request`` hook: the app's hooks expect a ``Response`` (``.headers``,
 ``.set_cookie``) and this route has none, so they are not applied to it.
+
+Handlers of the app that mint themselves (``await orga.issue(...)`` through the ``orga``
+dependency) raise :class:`orga_asgi.OrgaError`; the plugin registers
+:func:`orga_error_handler` for it, so a rate limit there is the route's 429 (same body,
+``Retry-After``, ``Cache-Control: no-store``), not Litestar's 500.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from litestar import route
+from litestar import Request, Response, route
 from litestar.di import Provide
 from litestar.enums import HttpMethod
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins import InitPlugin
 from litestar.types import ASGIApp  # at runtime: Litestar resolves the return annotation
 
-from orga_asgi import DEFAULT_PATH, AuthorizeHook, ConfigurationError, OrgaClientSecrets
+from orga_asgi import OrgaClientSecrets, OrgaError, RequestError, error_response
+from orga_asgi._log import get_logger
 from orga_asgi._middleware import normalize_path
-from orga_asgi.auth import scope_user
+
+from ._config import OrgaPluginConfig
+from ._schema import ERRORS, ClientSecretsBody, ErrorBody, IceServer
 
 if TYPE_CHECKING:
     from litestar.config.app import AppConfig
-    from litestar.types import Guard
 
     OrgaDependency = OrgaClientSecrets
 else:
@@ -62,96 +66,51 @@ __all__ = [
     "OrgaDependency",
     "OrgaPlugin",
     "OrgaPluginConfig",
+    "orga_error_handler",
 ]
 
-
-class _IceServerRequired(TypedDict):
-    urls: str | list[str]
-
-
-class IceServer(_IceServerRequired, total=False):
-    """One ``RTCIceServer``; TURN entries carry credentials bound to the token."""
-
-    username: str
-    credential: str
-
-
-class _ClientSecretsRequired(TypedDict):
-    ephemeralToken: str
-    iceServers: list[IceServer]
-
-
-class ClientSecretsBody(_ClientSecretsRequired, total=False):
-    """The 200 body; ``ttl`` and ``expiresAt`` come when the upstream gave a ttl."""
-
-    ttl: int
-    expiresAt: datetime
-
-
-class ErrorBody(TypedDict):
-    """Every error the core sends: a stable code, a fixed message, the request id."""
-
-    error: str
-    message: str
-    requestId: str
-
-
-_GUARD = " A refusal by a Litestar guard has Litestar's error body instead."
-_ERRORS: dict[int, str] = {
-    401: "`unauthorized`: no authenticated user (the authorize hook returned None)." + _GUARD,
-    403: "`forbidden`, `https_required` or `cross_origin_forbidden`." + _GUARD,
-    413: "`payload_too_large`: the request body is over `max_body_size`.",
-    429: "`rate_limited` or `too_many_in_flight`; see `Retry-After`.",
-    500: "`internal_error`: the authorize hook raised.",
-    502: "`upstream_auth_failed`, `upstream_unavailable` or `upstream_invalid_response`.",
-    503: "`busy`, `rate_limiter_unavailable` or `upstream_rate_limited`; see `Retry-After`.",
-    504: "`upstream_timeout`: Orga did not answer within the deadline.",
-}
+logger = get_logger("orga_asgi.litestar")
 _OTHER_METHODS = [m for m in HttpMethod if m not in (HttpMethod.GET, HttpMethod.POST)]
 
 
-@dataclass
-class OrgaPluginConfig:
-    """How :class:`OrgaPlugin` serves the route."""
+def orga_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Answer an :class:`orga_asgi.OrgaError` as the route does: status, JSON, headers.
 
-    path: str = DEFAULT_PATH
-    """Where the route is served."""
+    :class:`OrgaPlugin` registers it for ``OrgaError`` (``handle_errors``); register it
+    yourself with ``exception_handlers={OrgaError: orga_error_handler}`` on a router or
+    handler that the plugin does not cover. The caller's valid ``X-Request-ID`` is kept, as
+    on the route. An error that is no :class:`orga_asgi.RequestError` (a server fault) is a
+    500 ``internal_error``, logged with its traceback.
 
-    endpoint: OrgaClientSecrets | None = None
-    """A ready endpoint to serve; leave ``None`` to build one from ``endpoint_options``.
-    The plugin closes it at shutdown either way."""
+    Args:
+        request: the request being served.
+        exc: the error a handler raised.
 
-    endpoint_options: Mapping[str, Any] = field(default_factory=dict)
-    """Keyword arguments of :class:`orga_asgi.OrgaClientSecrets` (``api_key``,
-    ``rate_limits``, ``allowed_origins``, ...), used when ``endpoint`` is ``None``."""
-
-    authorize: AuthorizeHook | None = None
-    """Who the caller is; default :func:`orga_asgi.auth.scope_user`: the ``request.user``
-    set by the app's authentication middleware (no user: 401)."""
-
-    guards: Sequence[Guard] = ()
-    """Litestar guards run before the route (for GET and POST)."""
-
-    dependency_key: str | None = "orga"
-    """Name of the dependency providing the endpoint, for handlers that mint themselves
-    (``await orga.issue(principal)``: no authorization or rate limit there, the handler
-    decides); annotate it with :data:`OrgaDependency`. ``None`` registers none."""
-
-    include_in_schema: bool = True
-    """Document the route in the app's OpenAPI schema."""
-
-    tags: Sequence[str] | None = None
-    """OpenAPI tags of the route."""
+    Returns:
+        The route's answer to ``exc``.
+    """
+    if not isinstance(exc, RequestError):
+        logger.error("a handler raised %s", type(exc).__name__, exc_info=exc)
+    answer = error_response(exc, request_id=request.headers.get("x-request-id"))
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in answer.raw_headers}
+    return Response(
+        bytes(answer.body),
+        status_code=answer.status_code,
+        headers=headers,
+        media_type=headers.get("content-type"),
+    )
 
 
 class OrgaPlugin(InitPlugin):
     """Serve the Orga client-secrets route in a Litestar app.
 
     ``on_app_init`` adds the route (documented in OpenAPI with its 200 and error bodies),
-    a shutdown hook closing the endpoint, and the ``orga`` dependency.
+    a shutdown hook closing the endpoint, the ``orga`` dependency and the exception handler
+    for :class:`orga_asgi.OrgaError`.
 
     Args:
-        config: the plugin settings; default: every default of :class:`OrgaPluginConfig`.
+        config: the plugin settings; default: every default of :class:`OrgaPluginConfig`,
+            the endpoint's settings read from the ``ORGA_*`` environment variables.
 
     Raises:
         ConfigurationError: a setting is wrong (also any error of ``OrgaClientSecrets``).
@@ -162,21 +121,8 @@ class OrgaPlugin(InitPlugin):
     def __init__(self, config: OrgaPluginConfig | None = None) -> None:
         config = config if config is not None else OrgaPluginConfig()
         normalize_path(config.path)  # the core's one route-path check
-        if config.endpoint is not None:
-            if config.endpoint_options or config.authorize is not None:
-                raise ConfigurationError(
-                    "Pass either endpoint=... or endpoint_options/authorize, not both: "
-                    "a ready endpoint already has its settings."
-                )
-            endpoint = config.endpoint
-        else:
-            options = dict(config.endpoint_options)
-            if config.authorize is not None and "authorize" in options:
-                raise ConfigurationError("authorize is given twice (config and endpoint_options).")
-            options.setdefault("authorize", config.authorize or scope_user())
-            endpoint = OrgaClientSecrets(**options)
         self.config = config
-        self.endpoint = endpoint
+        self.endpoint = config.build_endpoint()
 
     def _provide(self) -> OrgaClientSecrets:
         return self.endpoint
@@ -220,7 +166,7 @@ class OrgaPlugin(InitPlugin):
                 ),
                 **{
                     code: ResponseSpec(ErrorBody, generate_examples=False, description=text)
-                    for code, text in _ERRORS.items()
+                    for code, text in ERRORS.items()
                 },
             },
             name="orga_client_secrets",
@@ -240,4 +186,6 @@ class OrgaPlugin(InitPlugin):
             app_config.dependencies[config.dependency_key] = Provide(
                 self._provide, sync_to_thread=False
             )
+        if config.handle_errors:  # the app's own handler for OrgaError wins
+            app_config.exception_handlers.setdefault(OrgaError, orga_error_handler)
         return app_config

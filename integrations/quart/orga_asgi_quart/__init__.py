@@ -27,7 +27,8 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, MutableMapping
+import difflib
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -42,7 +43,9 @@ from orga_asgi import (
     OrgaClientSecrets,
     PayloadTooLarge,
     Principal,
+    _settings,
 )
+from orga_asgi._log import get_logger
 from orga_asgi._middleware import normalize_path
 
 if TYPE_CHECKING:
@@ -57,7 +60,11 @@ EXTENSION_KEY = "orga"
 """Where :meth:`OrgaQuart.init_app` keeps the app's :class:`OrgaState` in ``app.extensions``."""
 
 _Message = MutableMapping[str, Any]
-_OPTIONS = frozenset(f.name for f in dataclasses.fields(EndpointConfig)) | {"path"}
+_PREFIX = "ORGA_"
+# The one naming rule of EndpointConfig.from_env (ORGA_<FIELD>), plus the route's ORGA_PATH.
+_KEYS = frozenset(_PREFIX + f.name.upper() for f in dataclasses.fields(EndpointConfig) if f.init)
+_PATH_KEY = _PREFIX + "PATH"
+logger = get_logger("orga_asgi.config")
 # The core answers every method itself (405 JSON, CORS preflight), so Quart must route them
 # all to the view rather than answer OPTIONS or 405 on its own. HEAD comes with GET.
 _METHODS = ["GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"]
@@ -82,8 +89,11 @@ class OrgaQuart:
     Settings come from ``app.config`` keys ``ORGA_<OPTION>`` (``ORGA_API_KEY``,
     ``ORGA_BASE_URL``, ``ORGA_PATH``, ``ORGA_RATE_LIMITS``, ``ORGA_TRUSTED_PROXIES``,
     ``ORGA_ALLOWED_ORIGINS``, ``ORGA_STORAGE_URI``, ... one per field of
-    :class:`~orga_asgi.EndpointConfig`); options given here win. One instance may be set up
-    on several apps: each gets its own endpoint, limits and upstream pool.
+    :class:`~orga_asgi.EndpointConfig`), read by the parser of
+    :meth:`~orga_asgi.EndpointConfig.from_env` (text is parsed, other values kept); options
+    given here win. Other ``ORGA_*`` keys (the app's own) are ignored, named in one WARNING
+    with a did-you-mean. One instance may be set up on several apps: each gets its own
+    endpoint, limits and upstream pool.
 
     Args:
         app: the app to set up now; or call :meth:`init_app` later.
@@ -92,11 +102,11 @@ class OrgaQuart:
             :func:`quart_auth_user`.
 
     Raises:
-        ConfigurationError: an option or ``ORGA_*`` key is unknown or wrong.
+        ConfigurationError: an option is unknown (with a did-you-mean), or a setting is wrong.
     """
 
     def __init__(self, app: Quart | None = None, **options: Any) -> None:
-        _check_names(options, "OrgaQuart option")
+        _settings.check_names(EndpointConfig, _without_path(options), "OrgaQuart")
         self.options = options
         if app is not None:
             self.init_app(app)
@@ -109,11 +119,11 @@ class OrgaQuart:
         """
         if EXTENSION_KEY in app.extensions:
             raise ConfigurationError("OrgaQuart is already set up on this app.")
-        found = {k[5:].lower(): v for k, v in app.config.items() if k.startswith("ORGA_")}
-        _check_names(found, "app.config key")
-        settings = {**found, **self.options}
-        path = normalize_path(settings.pop("path", None) or DEFAULT_PATH)
-        endpoint = OrgaClientSecrets(**settings)
+        found = _orga_keys(app.config)
+        from_config = found.pop(_PATH_KEY, None)  # the route's, not the endpoint's
+        path = normalize_path(self.options.get("path") or from_config or DEFAULT_PATH)
+        config = EndpointConfig.from_env(found, _PREFIX, **_without_path(self.options))
+        endpoint = OrgaClientSecrets(config=config)
         state = OrgaState(endpoint=endpoint, path=path)
         app.extensions[EXTENSION_KEY] = state
         view = _view(endpoint)
@@ -154,16 +164,38 @@ async def quart_auth_user(request: Request) -> Principal | None:
     return Principal(id=str(auth_id)) if auth_id else None
 
 
-def _check_names(settings: dict[str, Any], what: str) -> None:
-    unknown = sorted(set(settings) - _OPTIONS)
+def _without_path(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k != "path"}
+
+
+def _orga_keys(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``app.config`` keys that are settings; the app's other ``ORGA_*`` keys are its own.
+
+    They are named in one WARNING (never with their value, which may be a secret), with a
+    did-you-mean for a near miss such as ``ORGA_RATE_LIMIT``.
+    """
+    found: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in config.items():
+        if not isinstance(key, str) or not key.startswith(_PREFIX):
+            continue
+        if key in _KEYS or key == _PATH_KEY:
+            found[key] = value
+        else:
+            unknown.append(key)
     if unknown:
-        upper = what.startswith("app.config")
-        names = sorted(f"ORGA_{n.upper()}" if upper else n for n in _OPTIONS)
-        found = ", ".join(f"ORGA_{n.upper()}" if upper else n for n in unknown)
-        raise ConfigurationError(
-            f"Unknown {what} {found}; the settings are {', '.join(names)} "
-            "(see orga_asgi.EndpointConfig)."
+        names = []
+        known = sorted(k[len(_PREFIX) :] for k in (*_KEYS, _PATH_KEY))
+        for key in sorted(unknown):
+            # Without the shared prefix, which would make every name look close.
+            close = difflib.get_close_matches(key[len(_PREFIX) :], known, n=1)
+            names.append(f"{key} (did you mean {_PREFIX}{close[0]}?)" if close else key)
+        logger.warning(
+            "OrgaQuart ignores app.config %s: not settings of orga-asgi (they are "
+            "ORGA_<FIELD> for each field of orga_asgi.EndpointConfig, and ORGA_PATH).",
+            ", ".join(names),
         )
+    return found
 
 
 def _view(endpoint: OrgaClientSecrets) -> Callable[[], Awaitable[Response]]:

@@ -17,11 +17,14 @@ from orga_asgi_litestar import OrgaDependency, OrgaPlugin, OrgaPluginConfig
 
 from orga_asgi import (
     DEFAULT_PATH,
+    AuthorizeHook,
     ConfigurationError,
+    EndpointConfig,
     OrgaClientSecrets,
     Principal,
     allow_anonymous,
 )
+from orga_asgi.auth import scope_user
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga
 from tests._support import uvicorn_server
 
@@ -36,12 +39,14 @@ class User:
 class HeaderAuth(AbstractAuthenticationMiddleware):
     """The app's own authentication: ``X-User`` names the user; no header, no user."""
 
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         name = connection.headers.get("x-user")
         return AuthenticationResult(user=User(id=name) if name else None, auth=None)
 
 
-def admins_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+def admins_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if connection.headers.get("x-role") != "admin":
         raise PermissionDeniedException("admins only")
 
@@ -51,10 +56,21 @@ def upstream(fake_orga_client: httpx.AsyncClient) -> httpx.AsyncClient:
     return fake_orga_client
 
 
-def plugin(upstream: httpx.AsyncClient, *, options: Any = None, **config: Any) -> OrgaPlugin:
-    endpoint_options = {"api_key": FAKE_API_KEY, "base_url": FAKE_BASE_URL}
-    endpoint_options.update(http_client=upstream, **(options or {}))
-    return OrgaPlugin(OrgaPluginConfig(endpoint_options=endpoint_options, **config))
+def plugin(
+    upstream: httpx.AsyncClient,
+    *,
+    options: Any = None,
+    authorize: AuthorizeHook | None = None,
+    **config: Any,
+) -> OrgaPlugin:
+    endpoint = EndpointConfig(
+        authorize=authorize or scope_user(),
+        api_key=FAKE_API_KEY,
+        base_url=FAKE_BASE_URL,
+        http_client=upstream,
+        **(options or {}),
+    )
+    return OrgaPlugin(OrgaPluginConfig(endpoint=endpoint, **config))
 
 
 def client(app: Litestar) -> AsyncTestClient[Litestar]:
@@ -66,7 +82,7 @@ def client(app: Litestar) -> AsyncTestClient[Litestar]:
 async def test_route_served_at_default_and_custom_path(
     fake: FakeOrga, upstream: httpx.AsyncClient, method: str, path: str | None
 ) -> None:
-    config = {"path": path} if path else {}
+    config: dict[str, Any] = {"path": path} if path else {}
     app = Litestar(middleware=[HeaderAuth], plugins=[plugin(upstream, **config)])
     async with client(app) as http:
         response = await http.request(method, path or DEFAULT_PATH, headers={"x-user": "ada"})
@@ -237,19 +253,69 @@ def test_configuration_errors() -> None:
     endpoint = OrgaClientSecrets(
         authorize=lambda request: None, api_key=FAKE_API_KEY, base_url=FAKE_BASE_URL
     )
+    settings = EndpointConfig(authorize=allow_anonymous, api_key=FAKE_API_KEY)
     with pytest.raises(ConfigurationError, match="either endpoint"):
         OrgaPlugin(OrgaPluginConfig(endpoint=endpoint, endpoint_options={"timeout": 2}))
+    with pytest.raises(ConfigurationError, match="either endpoint"):
+        OrgaPlugin(OrgaPluginConfig(endpoint=settings, authorize=allow_anonymous))
     with pytest.raises(ConfigurationError, match="absolute route path"):
         OrgaPlugin(OrgaPluginConfig(path="api/orga", endpoint=endpoint))
-    with pytest.raises(ConfigurationError, match="authorize is given twice"):
+    with pytest.raises(ConfigurationError, match="did you mean 'rate_limits'"):
+        OrgaPluginConfig.from_env({}, rate_limit="1/minute")
+    with pytest.raises(ConfigurationError, match="ORGA_RETRIES must be a number"):
+        OrgaPluginConfig.from_env({"ORGA_API_KEY": FAKE_API_KEY, "ORGA_RETRIES": "two"})
+    served = OrgaPlugin(OrgaPluginConfig(endpoint=endpoint))
+    assert served.endpoint is endpoint
+    assert OrgaPlugin(OrgaPluginConfig(endpoint=settings)).endpoint.config is settings
+
+
+def test_endpoint_options_still_work_deprecated() -> None:
+    options = {"api_key": FAKE_API_KEY, "base_url": FAKE_BASE_URL, "rate_limits": "3/minute"}
+    with pytest.warns(DeprecationWarning, match="endpoint_options"):
+        orga = OrgaPlugin(OrgaPluginConfig(endpoint_options=options))
+    assert orga.endpoint.config.rate_limits == ("3/minute",)
+    with (
+        pytest.warns(DeprecationWarning, match="endpoint_options"),
+        pytest.raises(ConfigurationError, match="authorize is given twice"),
+    ):
         OrgaPlugin(
             OrgaPluginConfig(
                 authorize=lambda request: None,
                 endpoint_options={"authorize": lambda request: None, "api_key": FAKE_API_KEY},
             )
         )
-    served = OrgaPlugin(OrgaPluginConfig(endpoint=endpoint))
-    assert served.endpoint is endpoint
+
+
+def test_settings_default_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORGA_API_KEY", FAKE_API_KEY)
+    monkeypatch.setenv("ORGA_RATE_LIMITS", "4/minute,40/day")
+    monkeypatch.setenv("ORGA_ALLOWED_ORIGINS", "https://web.example")
+    config = OrgaPlugin().endpoint.config
+    assert config.rate_limits == ("4/minute", "40/day")
+    assert config.allowed_origins == ("https://web.example",)
+
+
+async def test_from_env_serves_the_route(fake: FakeOrga, upstream: httpx.AsyncClient) -> None:
+    environ = {
+        "ORGA_API_KEY": FAKE_API_KEY,
+        "ORGA_BASE_URL": FAKE_BASE_URL,
+        "ORGA_RATE_LIMITS": "1/minute",
+        "ORGA_MAX_IN_FLIGHT_PER_PRINCIPAL": "1",
+    }
+    config = OrgaPluginConfig.from_env(
+        environ, http_client=upstream, guards=[admins_only], tags=["realtime"]
+    )
+    assert config.guards == [admins_only]
+    assert config.endpoint is not None and not isinstance(config.endpoint, OrgaClientSecrets)
+    assert config.endpoint.max_in_flight_per_principal == 1
+    app = Litestar(middleware=[HeaderAuth], plugins=[OrgaPlugin(config)])
+    headers = {"x-user": "ada", "x-role": "admin"}
+    async with client(app) as http:
+        refused = await http.get(DEFAULT_PATH, headers={"x-user": "ada"})
+        first = await http.get(DEFAULT_PATH, headers=headers)
+        again = await http.get(DEFAULT_PATH, headers=headers)
+    assert (refused.status_code, first.status_code, again.status_code) == (403, 200, 429)
+    assert len(fake.calls_to("client-secrets")) == 1
 
 
 @pytest.mark.servers
@@ -257,12 +323,9 @@ def test_real_uvicorn_server(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeOrga()
     with uvicorn_server(fake) as upstream_url:
         orga = OrgaPlugin(
-            OrgaPluginConfig(
-                endpoint_options={
-                    "api_key": FAKE_API_KEY,
-                    "base_url": upstream_url,  # the default aiohttp pool, on a real socket
-                    "allow_insecure_loopback": True,
-                }
+            OrgaPluginConfig.from_env(
+                {"ORGA_API_KEY": FAKE_API_KEY, "ORGA_ALLOW_INSECURE_LOOPBACK": "1"},
+                base_url=upstream_url,  # the default aiohttp pool, on a real socket
             )
         )
         closed: list[bool] = []

@@ -17,6 +17,7 @@ from orga_asgi import (
     ConfigurationError,
     OrgaClientSecrets,
     Principal,
+    Secret,
     allow_anonymous,
 )
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
@@ -110,6 +111,7 @@ async def test_config_keys_reach_the_core_and_options_win(fake: FakeOrga) -> Non
     )
     OrgaQuart(app, api_key=FAKE_API_KEY, base_url=FAKE_BASE_URL, http_client=sandbox_client(fake))
     config = state(app).endpoint.config
+    assert isinstance(config.api_key, Secret)
     assert config.api_key.reveal() == FAKE_API_KEY  # the option won
     assert config.base_url == FAKE_BASE_URL
     assert config.rate_limits == ("1/minute",)
@@ -124,16 +126,60 @@ async def test_config_keys_reach_the_core_and_options_win(fake: FakeOrga) -> Non
 
 
 async def test_unknown_names_and_bad_settings_are_refused() -> None:
-    with pytest.raises(ConfigurationError, match="rate_limit"):
+    with pytest.raises(ConfigurationError, match="did you mean 'rate_limits'"):
         OrgaQuart(rate_limit="1/minute")
-    app = make_app()
-    app.config["ORGA_RATE_LIMIT"] = "1/minute"
-    with pytest.raises(ConfigurationError, match="ORGA_RATE_LIMIT;"):
-        OrgaQuart(app, authorize=allow_anonymous, api_key=FAKE_API_KEY)
     with pytest.raises(ConfigurationError, match="authorize"):
         OrgaQuart(make_app(), api_key=FAKE_API_KEY)
     with pytest.raises(ConfigurationError, match="path"):
         OrgaQuart(make_app(), path="relative", authorize=allow_anonymous, api_key=FAKE_API_KEY)
+    app = make_app()
+    app.config["ORGA_RETRIES"] = "two"  # text is parsed as EndpointConfig.from_env parses it
+    with pytest.raises(ConfigurationError, match="ORGA_RETRIES must be a number"):
+        OrgaQuart(app, authorize=allow_anonymous, api_key=FAKE_API_KEY)
+
+
+async def test_text_config_is_parsed_like_the_environment(fake: FakeOrga) -> None:
+    app = make_app()
+    # As app.config.from_prefixed_env() or from_envvar() leave them: text.
+    app.config.update(
+        ORGA_RATE_LIMITS="1/minute, 9/day",
+        ORGA_REQUIRE_HTTPS="false",
+        ORGA_MAX_BODY_SIZE="512",
+        ORGA_HSTS="none",
+    )
+    OrgaQuart(app, authorize=allow_anonymous, **sandbox(fake))
+    config = state(app).endpoint.config
+    assert config.rate_limits == ("1/minute", "9/day")
+    assert config.require_https is False
+    assert config.max_body_size == 512
+    assert config.hsts is None
+
+
+async def test_the_apps_own_orga_keys_are_ignored_with_one_warning(
+    fake: FakeOrga, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    app.config.update(
+        ORGA_SOMETHING_ELSE="the app's own, secret-value-1",
+        ORGA_RATE_LIMIT="1/minute",  # a typo of ORGA_RATE_LIMITS
+        ORGA_PATH="/rtc/token",
+        ORGA_TIMEOUT="3",
+    )
+    with caplog.at_level(logging.WARNING, logger="orga_asgi"):
+        OrgaQuart(app, authorize=allow_anonymous, **sandbox(fake))
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, caplog.text
+    text = warnings[0].getMessage()
+    assert "ORGA_SOMETHING_ELSE" in text
+    assert "ORGA_RATE_LIMIT (did you mean ORGA_RATE_LIMITS?)" in text
+    ignored = text.split(": not settings")[0]
+    assert "ORGA_PATH" not in ignored and "ORGA_TIMEOUT" not in ignored
+    assert "secret-value-1" not in caplog.text and "1/minute" not in caplog.text
+    assert state(app).path == "/rtc/token"
+    assert state(app).endpoint.config.timeout == 3.0
+    assert state(app).endpoint.config.rate_limits == ("10/minute", "200/day")  # the default
+    async with caller(app) as client:
+        assert (await client.get("/rtc/token")).status_code == 200
 
 
 async def test_one_extension_many_apps_keeps_state_per_app(fake: FakeOrga) -> None:
