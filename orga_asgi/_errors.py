@@ -1,9 +1,9 @@
-"""The one exception tree, and the one table that turns an error into a refusal.
+"""The one exception tree; its one table of refusals is :mod:`._error_table`.
 
-Every stage ends a request by raising one of these; :func:`describe` alone decides the
-status, code, message and fixed headers of the answer, so no stage builds an error response
-by hand. Messages are fixed strings chosen here: nothing an upstream or a caller sent can
-reach an error body. The tree, with each row of the table::
+Every stage ends a request by raising one of these; :func:`._error_table.describe` alone
+decides the status, code, message and fixed headers of the answer, so no stage builds an
+error response by hand. Messages are fixed strings chosen there: nothing an upstream or a
+caller sent can reach an error body. The tree, with each row of the table::
 
     OrgaError
     ├── ConfigurationError (also ValueError)  raised at construction, with a fix hint
@@ -40,15 +40,14 @@ Anything that is not a :class:`RequestError` is answered as the :class:`Internal
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+
+from ._redaction.text import redact
 
 __all__ = [
-    "INTERNAL_ERROR",
     "ApiKeyUnavailable",
     "Busy",
     "ConfigurationError",
     "CrossOriginForbidden",
-    "ErrorInfo",
     "Forbidden",
     "HTTPSRequired",
     "Header",
@@ -72,8 +71,6 @@ __all__ = [
     "UpstreamRateLimited",
     "UpstreamTimeout",
     "UpstreamUnavailable",
-    "describe",
-    "rows",
 ]
 
 Header = tuple[bytes, bytes]
@@ -92,8 +89,6 @@ class ConfigurationError(OrgaError, ValueError):
     """
 
     def __init__(self, *args: object) -> None:
-        from ._redaction.text import redact  # imports this module's table: import late
-
         super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
@@ -117,14 +112,19 @@ class RequestError(OrgaError):
         if headers:
             self.headers = headers
 
+    # The table is keyed by the classes below, so it imports this module: look it up late.
     @property
     def status(self) -> int:
         """The HTTP status the route answers this error with."""
+        from ._error_table import describe
+
         return describe(self).status
 
     @property
     def code(self) -> str:
         """The ``error`` code of the route's JSON body."""
+        from ._error_table import describe
+
         return describe(self).code
 
 
@@ -228,92 +228,3 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamInvalidResponse(UpstreamError):
     """Orga answered 2xx with a body that does not follow the contract."""
-
-
-class ErrorInfo(NamedTuple):
-    """How one error class is shown to the caller: one row of the table."""
-
-    status: int
-    code: str
-    message: str
-    headers: tuple[Header, ...] = ()
-    """Fixed headers of every refusal of this row (``Allow`` on a 405)."""
-
-
-_ALLOW: Header = (b"allow", b"GET, POST")
-INTERNAL_ERROR = ErrorInfo(500, "internal_error", "Internal server error.")
-
-_TABLE: dict[type[RequestError], ErrorInfo] = {
-    Unauthorized: ErrorInfo(401, "unauthorized", "Authentication is required."),
-    Forbidden: ErrorInfo(403, "forbidden", "You are not allowed to request client secrets."),
-    HTTPSRequired: ErrorInfo(403, "https_required", "This endpoint is served over HTTPS only."),
-    CrossOriginForbidden: ErrorInfo(
-        403, "cross_origin_forbidden", "Cross-origin requests are not allowed."
-    ),
-    MethodNotAllowed: ErrorInfo(405, "method_not_allowed", "Use GET or POST.", (_ALLOW,)),
-    RelayMethodNotAllowed: ErrorInfo(
-        405, "method_not_allowed", "Use POST.", ((b"allow", b"POST"),)
-    ),
-    InvalidRequestBody: ErrorInfo(
-        400, "invalid_request_body", "The request body is not a valid session request."
-    ),
-    InvalidSessionHandle: ErrorInfo(
-        401,
-        "invalid_session_handle",
-        "The session handle is missing, unknown, used or expired.",
-        ((b"www-authenticate", b'Bearer error="invalid_token"'),),  # RFC 9110: every 401
-    ),
-    SessionParamsRefused: ErrorInfo(
-        403, "session_params_refused", "A session parameter is not allowed by this server."
-    ),
-    SessionStoreUnavailable: ErrorInfo(
-        503, "session_store_unavailable", "The session store is unavailable; retry later."
-    ),
-    PayloadTooLarge: ErrorInfo(413, "payload_too_large", "The request body is too large."),
-    RateLimited: ErrorInfo(429, "rate_limited", "Too many requests; retry later."),
-    TooManyInFlight: ErrorInfo(
-        429, "too_many_in_flight", "Too many requests in flight for this caller."
-    ),
-    InternalError: INTERNAL_ERROR,
-    RateLimiterUnavailable: ErrorInfo(
-        503, "rate_limiter_unavailable", "The rate limiter is unavailable; retry later."
-    ),
-    Busy: ErrorInfo(503, "busy", "The server is busy; retry later."),
-    ApiKeyUnavailable: ErrorInfo(
-        503, "api_key_unavailable", "The server's credentials are unavailable; retry later."
-    ),
-    UpstreamAuthFailed: ErrorInfo(
-        502, "upstream_auth_failed", "The realtime provider rejected this server's credentials."
-    ),
-    UpstreamRateLimited: ErrorInfo(
-        503, "upstream_rate_limited", "The realtime provider is rate limiting; retry later."
-    ),
-    UpstreamTimeout: ErrorInfo(504, "upstream_timeout", "The realtime provider timed out."),
-    UpstreamUnavailable: ErrorInfo(
-        502, "upstream_unavailable", "The realtime provider is unavailable."
-    ),
-    UpstreamInvalidResponse: ErrorInfo(
-        502, "upstream_invalid_response", "The realtime provider sent an invalid response."
-    ),
-}
-
-
-def describe(exc: BaseException) -> ErrorInfo:
-    """Return the row the caller sees for ``exc``: status, code, message, fixed headers.
-
-    Subclasses of a mapped class inherit its row; anything unmapped is an internal error.
-    """
-    kind = type(exc)
-    info = _RESOLVED.get(kind)
-    if info is None:
-        info = next((_TABLE[c] for c in kind.__mro__ if c in _TABLE), INTERNAL_ERROR)
-        _RESOLVED[kind] = info  # one entry per error class: bounded by the code base
-    return info
-
-
-def rows() -> dict[type[RequestError], ErrorInfo]:
-    """Every row of the table, by error class (a copy: for documentation and adapters)."""
-    return dict(_TABLE)
-
-
-_RESOLVED: dict[type[BaseException], ErrorInfo] = {}

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._errors import ApiKeyUnavailable, ConfigurationError, UpstreamAuthFailed, describe
+from ._error_table import describe
+from ._errors import ApiKeyUnavailable, ConfigurationError, UpstreamAuthFailed
 from ._keys.check import KeyUnavailable
 from ._log import get_logger
 from ._principal import ANONYMOUS, Principal, Secret
@@ -172,7 +173,8 @@ class Admitted:
                 self._admission = admission
             await self._slots.__aenter__()
         except BaseException as exc:
-            await self._release(None)
+            if self._admission is not None:  # the slot was refused: give the admission back
+                await self._release(None)
             self._finished(exc)
             raise
         return limit

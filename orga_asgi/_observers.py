@@ -7,8 +7,6 @@ skipped), so an event nobody handles costs a tuple check.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import inspect
 import os
 import time
@@ -19,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._audit_hook import AuditHook
 from ._errors import ConfigurationError
 from ._log import get_logger
-from .observe import AuditEvent, AuditLog, HandlesExpired, Observer, TokenIssued
+from .observe import AuditEvent, AuditLog, HandlesExpired, Observer, TokenIssued, token_fingerprint
 
 if TYPE_CHECKING:
     from ._principal import Principal
@@ -199,8 +197,7 @@ class Observers:
 
     def fingerprint(self, token: str) -> str:
         """HMAC-SHA256 of ``token`` under the audit key, first 16 hex characters."""
-        digest = hmac.new(self._key, token.encode("utf-8", "surrogatepass"), hashlib.sha256)
-        return digest.hexdigest()[:16]
+        return token_fingerprint(token, self._key)
 
     def request_finished(self, call: _Finished) -> None:
         """Tell the ``on_request`` handlers, if anyone listens, with an :class:`AuditEvent`."""

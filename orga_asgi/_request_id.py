@@ -38,7 +38,8 @@ def _refill() -> str:
 
 
 # A forked worker must not hand out the ids its parent has left: it draws its own.
-os.register_at_fork(after_in_child=_ready.clear)
+if hasattr(os, "register_at_fork"):  # POSIX; Windows does not fork
+    os.register_at_fork(after_in_child=_ready.clear)
 
 
 def new_request_id() -> str:

@@ -14,15 +14,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._errors import (
-    ErrorInfo,
-    Header,
-    RateLimited,
-    RequestError,
-    SessionParamsRefused,
-    describe,
-    rows,
-)
+from ._error_table import ErrorInfo, describe, rows
+from ._errors import Header, RateLimited, RequestError, SessionParamsRefused
 from ._request_id import new_request_id, request_id_var, resolve_request_id
 
 if TYPE_CHECKING:

@@ -25,6 +25,8 @@ to the ``orga_asgi.audit`` logger (turn it off with ``audit_log=False``); pass m
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -46,7 +48,26 @@ __all__ = [
     "TokenIssued",
     "logfmt",
     "parse_logfmt",
+    "token_fingerprint",
 ]
+
+
+def token_fingerprint(token: str, audit_key: str | bytes) -> str:
+    """The ``token_fingerprint`` the audit events give ``token`` under ``audit_key``.
+
+    HMAC-SHA256, first 16 hex characters: it names a token without storing it. Compute it
+    for a token seen elsewhere (a support ticket, the vendor's logs) and look it up in the
+    audit records to find who minted it. With the default ``audit_principal="hmac"`` the
+    records' ``principal`` is ``token_fingerprint(principal_id, audit_key)`` too.
+
+    Args:
+        token: the ephemeral token (or a principal id).
+        audit_key: the endpoint's ``audit_key`` (``ORGA_AUDIT_KEY``).
+    """
+    key = audit_key.encode("utf-8") if isinstance(audit_key, str) else audit_key
+    digest = hmac.new(key, token.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return digest.hexdigest()[:16]
+
 
 VALUE_LIMIT = 200
 """Characters of one logfmt value kept; longer values (a caller's path) end in ``...``."""

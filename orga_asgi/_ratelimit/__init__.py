@@ -3,11 +3,15 @@
 Modules, in the order a request meets them:
 
 * :mod:`.gate`: :class:`RateLimitGate`, what the pipeline calls (``check_ip``, ``admit``);
+  its bases :mod:`.inflight` (the in-flight cap) and :mod:`.lifecycle` (the store's
+  construction, startup check, reset and close);
 * :mod:`.clients`: the bucket key of a client address (IPv6 on its prefix);
 * :mod:`.space`: one namespace of windows, its header bytes, the 429 error;
 * :mod:`.memory`: the ``memory://`` windows (and the fallback of a shared store);
-* :mod:`.redis_store`: the shared windows, the ``on_storage_error`` policy and the store
-  check at startup (imported only when a shared store is configured: it imports redis-py);
+* :mod:`.redis_store`: the shared windows and the store check at startup (imported only
+  when a shared store is configured: it imports redis-py); :mod:`.redis_policy`: the
+  ``on_storage_error`` policy while the store fails; :mod:`.redis_client`: limits' storage
+  on the running loop and what its script replies;
 * :mod:`.deny`: keys the shared store refused, answered in this process until their window
   has room (a 429 flood costs no round trip);
 * :mod:`.backend`: the one module that knows ``limits``' internals; ``lua/``: its scripts;

@@ -21,31 +21,28 @@ on a refusal, the refusing window.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Sequence
+from typing import Literal
 
-from orga_asgi._errors import ConfigurationError, TooManyInFlight
-from orga_asgi._log import get_logger
-
-from .admission import DONE, Admission
+from .admission import Admission
 from .clients import ClientKeys
 from .config import check_options, parse_windows
+from .inflight import InFlightCap
+from .lifecycle import GateLifecycle
 from .space import LimitHeaders, Space, key_id, local_key
 from .storage import parse_storage
 
-if TYPE_CHECKING:
-    from .redis_store import SharedStore
-
 __all__ = ["RateLimitGate"]
-
-logger = get_logger("orga_asgi.limits")
 
 Strategy = Literal["moving-window", "sliding-window-counter"]
 OnStorageError = Literal["fallback", "deny", "allow"]
 
 
-class RateLimitGate:
+class RateLimitGate(InFlightCap, GateLifecycle):
     """Per-address and per-principal rate limits, and the per-principal in-flight cap.
+
+    The cap is :class:`~.inflight.InFlightCap`'s; ``startup``, ``reset`` and ``aclose``
+    are :class:`~.lifecycle.GateLifecycle`'s.
 
     Args:
         rate_limits: windows per principal (``("5/minute", "100/day")``); ``None`` or empty
@@ -100,40 +97,19 @@ class RateLimitGate:
         self._principal = (
             Space("p", principal, sliding=sliding, clock=_clock) if principal else None
         )
-        self._target = parse_storage(storage_uri)
         self._strategy: Strategy = strategy
-        self._on_storage_error: OnStorageError = on_storage_error
-        self._max_in_flight = max_in_flight_per_principal
-        self._in_flight: dict[str, int] = {}
-        self._shared: SharedStore | None = None
-        self._key_prefix = key_prefix
-        # Also without windows: sealed session handles share the store's one client.
-        if self._target.uri:
-            from .redis_store import SharedStore  # redis-py only when it is used
-
-            spaces = [s for s in (self._ip, self._principal) if s is not None]
-            self._shared = SharedStore(
-                self._target,
-                key_prefix=key_prefix,
-                sliding=sliding,
-                windows={s.namespace: s.windows for s in spaces},
-                on_error=on_storage_error,
-                backoff=_reprobe_backoff,
-                clock=_clock,
-                logger=logger,
-                on_state=on_store_state,
-            )
-
-    @property
-    def shared(self) -> SharedStore | None:
-        """The shared store (``None`` with ``memory://``): its client is the one client of
-        the storage URI, which the sealed session handles use too."""
-        return self._shared
-
-    @property
-    def key_prefix(self) -> str:
-        """The prefix of every key this gate writes in the shared store."""
-        return self._key_prefix
+        InFlightCap.__init__(self, max_in_flight_per_principal)
+        GateLifecycle.__init__(
+            self,
+            parse_storage(storage_uri),
+            (self._ip, self._principal),
+            sliding=sliding,
+            key_prefix=key_prefix,
+            on_storage_error=on_storage_error,
+            backoff=_reprobe_backoff,
+            clock=_clock,
+            on_store_state=on_store_state,
+        )
 
     def __repr__(self) -> str:
         def specs(space: Space | None) -> tuple[str, ...] | None:
@@ -218,80 +194,6 @@ class RateLimitGate:
             RateLimiterUnavailable: the shared store failed and the policy is ``deny``.
         """
         return Admission(self, principal_key)
-
-    def acquire_in_flight(self, principal_key: str) -> None:
-        """Count one request of ``principal_key`` as being minted (:meth:`admit` does it).
-
-        Raises:
-            TooManyInFlight: the principal already has the maximum in flight (429).
-        """
-        cap = self._max_in_flight
-        if cap is None:
-            return
-        count = self._in_flight.get(principal_key, 0)
-        if count >= cap:
-            raise TooManyInFlight("in-flight cap reached", retry_after=1)
-        self._in_flight[principal_key] = count + 1
-
-    def release_in_flight(self, principal_key: str) -> None:
-        """Undo one :meth:`acquire_in_flight`; call it in a ``finally``."""
-        if self._max_in_flight is None:
-            return
-        count = self._in_flight.get(principal_key, 0) - 1
-        if count > 0:
-            self._in_flight[principal_key] = count
-        else:
-            # Removed at zero so the map holds only principals with requests in flight.
-            self._in_flight.pop(principal_key, None)
-
-    def reset(self) -> Awaitable[None]:
-        """Forget every count: for tests of apps, between tests.
-
-        The memory windows (the store with ``memory://``, the fallback with a shared one)
-        are cleared at once, so with ``memory://`` the call alone is enough. With a shared
-        store, ``await`` the result: it deletes this gate's keys (its prefix, its windows,
-        every address and principal); left unawaited, it warns "never awaited". In-flight
-        counts are requests still running and are left alone. Refusals this process
-        remembers (the deny cache) are forgotten at once too; those other processes
-        remember stay until their deadline (or until those processes reset too).
-
-        Raises:
-            RateLimiterUnavailable: (when awaited) the shared store did not answer.
-        """
-        for space in (self._ip, self._principal):
-            if space is not None:
-                space.reset()
-        if self._shared is None:
-            return DONE
-        return self._shared.reset()
-
-    async def startup(self) -> None:
-        """Check the shared store once: lifespan startup calls it (``memory://``: nothing).
-
-        A store that does not answer (a mistyped host or port) logs one WARNING naming the
-        redacted URI and what the ``on_storage_error`` policy does meanwhile. Without a
-        lifespan (a mounted sub-application), the first request checks instead.
-
-        Raises:
-            ConfigurationError: the store did not answer and ``on_storage_error`` is
-                ``deny``: every request would be a 503, so the server should not start.
-        """
-        if self._shared is None:
-            return
-        failure = await self._shared.check(startup=True)
-        if failure is not None and self._on_storage_error == "deny":
-            raise ConfigurationError(
-                f"storage_uri {self._target.redacted!r} did not answer at startup "
-                f"({self._shared.scrub(f'{type(failure).__name__}: {failure}')}) and "
-                "on_storage_error='deny' would refuse every request with 503: start the "
-                "store, fix storage_uri (host, port, password), or use "
-                "on_storage_error='fallback' to limit per process while it is down"
-            )
-
-    async def aclose(self) -> None:
-        """Close the shared store's connections; idempotent, the gate stays usable."""
-        if self._shared is not None:
-            await self._shared.aclose()
 
     async def __aenter__(self) -> RateLimitGate:
         return self

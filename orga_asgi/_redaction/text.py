@@ -11,7 +11,7 @@ quantifiers, so every pattern (in :mod:`.patterns`) keeps to three rules:
    broke this rule: on ``"eyJ" * n`` every ``eyJ`` rescanned the rest of the text.
 3. Work a regex cannot do in linear time (balancing the brackets of a dict or list value,
    decoding Basic credentials) is done in Python, on what the regex found, with a bound;
-   so is the work per match (:data:`MAX_SPANS`).
+   so is the work per match (:data:`MAX_SPANS`). Those finders are in :mod:`.finders`.
 
 Each pattern (a "family") scans the text on its own and the masked spans are united, so a
 match of one family never hides what another would find (a key whose bare value swallows
@@ -23,25 +23,18 @@ the lowercased text are offsets in the original (see :func:`_lower`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import itertools
 import re
 from collections.abc import Callable
 from typing import NamedTuple
 
 from . import patterns as p
+from .finders import MAX_SPANS, Finder, Span, basic, groups, jwts, key_values, structures
 
 __all__ = ["FAMILIES", "MAX_SPANS", "REDACTED", "REDACTED_JWT", "Family", "redact"]
 
 REDACTED = "[REDACTED]"
 REDACTED_JWT = "[REDACTED_JWT]"
-
-Span = tuple[int, int]
-
-
-Finder = Callable[[re.Pattern[str], str, str], list[Span]]
 
 
 class Family(NamedTuple):
@@ -60,136 +53,6 @@ class Family(NamedTuple):
         """The spans of ``text`` this family masks (what :func:`redact` unites), found with
         the full pattern: the one to time, since it is never faster than a specialized one."""
         return self.find(self.pattern, _lower(text), text)
-
-
-# More secrets than this in one text is a dump or an attack: the rest of the text is masked,
-# which bounds the work done in Python per text whatever its length.
-MAX_SPANS = 1024
-
-
-def _groups(group: str) -> Finder:
-    def find(pattern: re.Pattern[str], scan: str, text: str) -> list[Span]:
-        spans = [m.span(group) for m in itertools.islice(pattern.finditer(scan), MAX_SPANS)]
-        return _capped(spans, len(scan))
-
-    return find
-
-
-def _capped(spans: list[Span], size: int) -> list[Span]:
-    if len(spans) >= MAX_SPANS:
-        spans[-1] = (spans[-1][0], size)
-    return spans
-
-
-def _jwts(pattern: re.Pattern[str], scan: str, text: str) -> list[Span]:
-    spans = [m.span() for m in pattern.finditer(scan) if m.start(1) >= 0]
-    return _capped(spans[:MAX_SPANS], len(scan))
-
-
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-_DIGITS = frozenset("0123456789")
-
-
-def _key_values(pattern: re.Pattern[str], scan: str, text: str) -> list[Span]:
-    key, value = pattern.groupindex["k"], pattern.groupindex["v"]
-    spans: list[Span] = []
-    for match in pattern.finditer(scan):
-        start, end = match.span(value)
-        first = scan[start]
-        if first in "\"'" and scan.startswith(first, end):
-            end += 1  # the closing quote, left for the next key to start at
-        elif first == "\\" and scan.startswith('\\"', end):
-            end += 2
-        if (
-            first in _DIGITS
-            and match.group(key)[-6:] == "tokens"
-            and _NUMBER.fullmatch(scan, start, end)
-        ):
-            continue  # `max_tokens=5`, `"total_tokens": 12`: usage counts, not secrets
-        if scan.startswith("...", start) and end - start == 3:
-            continue  # `api_key=...`: a placeholder in a hint, which hides nothing
-        spans.append((start, end))
-        if end == len(scan) or len(spans) == MAX_SPANS:
-            break
-    return _capped(spans, len(scan))
-
-
-_BRACKET_EVENTS = re.compile(r"""[\[\](){}"'\\\n]""")
-_OPEN, _CLOSE = frozenset("[({"), frozenset("])}")
-_MAX_EVENTS = 4096  # more brackets and quotes than that in one value: mask to the end
-
-
-def _bracket_end(scan: str, start: int) -> int:
-    """The end of the bracketed value opening at ``start``; the end of ``scan`` if unclosed.
-
-    Brackets inside quoted strings (``'a]b'``, ``\\"a]b\\"``) do not count. A quote left open
-    at the end of its line was a stray apostrophe, not a string: reprs and JSON strings never
-    span lines. Past ``_MAX_EVENTS`` it gives up and masks the rest: fail closed.
-    """
-    depth = 0
-    quote = ""  # the open string's delimiter: `"`, `'`, `\\"`, or none
-    skip = -1  # the position of an escaped character: not an event
-    for count, event in enumerate(_BRACKET_EVENTS.finditer(scan, start)):
-        if count > _MAX_EVENTS:
-            break
-        at = event.start()
-        if at == skip:
-            continue
-        char = scan[at]
-        if char == "\n":
-            quote = ""
-        elif quote:
-            if char == "\\":
-                if quote == '\\"' and scan.startswith('"', at + 1):
-                    quote = ""
-                skip = at + 1
-            elif char == quote:
-                quote = ""
-        elif char == "\\":
-            if scan.startswith('"', at + 1):
-                quote, skip = '\\"', at + 1
-        elif char in "\"'":
-            quote = char
-        elif char in _OPEN:
-            depth += 1
-        elif char in _CLOSE:
-            depth -= 1
-            if depth <= 0:
-                return at + 1
-    return len(scan)
-
-
-def _structures(pattern: re.Pattern[str], scan: str, text: str) -> list[Span]:
-    spans: list[Span] = []
-    done = 0  # the end of the last structure: keys inside it are masked already
-    for match in pattern.finditer(scan):
-        start = match.start("v")
-        if start < done:
-            continue
-        done = _bracket_end(scan, start)
-        spans.append((start, done))
-        if done == len(scan) or len(spans) == MAX_SPANS:
-            break
-    return _capped(spans, len(scan))
-
-
-def _basic(pattern: re.Pattern[str], scan: str, text: str) -> list[Span]:
-    # "Basic" is also an English word: mask only what decodes as Basic credentials do
-    # (`user:password`). Base64 is case-sensitive, so decode the original text.
-    matches = itertools.islice(pattern.finditer(scan), MAX_SPANS)
-    spans = [m.span("v") for m in matches if _is_basic_credential(text[m.start("v") : m.end("v")])]
-    return _capped(spans, len(scan))
-
-
-def _is_basic_credential(value: str) -> bool:
-    raw = value.rstrip("=")
-    if len(raw) % 4 == 1:  # no base64 has that length; skip the exception
-        return False
-    try:
-        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return b":" in decoded
 
 
 def _family(
@@ -217,23 +80,23 @@ def _key_family(
 
 
 FAMILIES: tuple[Family, ...] = (
-    _family("api_key", ("sk_orga_ai_",), r"sk_orga_ai_(?P<v>[a-z0-9_-]+)", _groups("v")),
-    _family("jwt", ("eyj",), p.JWT, _jwts, jwt=True),
-    _family("url_password", ("://",), p.URL_PASSWORD, _groups("v")),
+    _family("api_key", ("sk_orga_ai_",), r"sk_orga_ai_(?P<v>[a-z0-9_-]+)", groups("v")),
+    _family("jwt", ("eyj",), p.JWT, jwts, jwt=True),
+    _family("url_password", ("://",), p.URL_PASSWORD, groups("v")),
     _key_family(
-        "quoted_key", lambda w: p.quoted_key(w) + p.QUOTED_SEP + p.VALUE, _key_values, ("\"'",)
+        "quoted_key", lambda w: p.quoted_key(w) + p.QUOTED_SEP + p.VALUE, key_values, ("\"'",)
     ),
-    _key_family("bare_key", lambda w: p.bare_key(w) + p.BARE_SEP + p.VALUE, _key_values, ("=:%",)),
-    _key_family("structure", p.structure, _structures, ("[{(", "=:,%")),
+    _key_family("bare_key", lambda w: p.bare_key(w) + p.BARE_SEP + p.VALUE, key_values, ("=:%",)),
+    _key_family("structure", p.structure, structures, ("[{(", "=:,%")),
     _family(
         "header",
         ("authorization", "cookie", "x-api-key"),
         p.HEADER,
-        _groups("v"),
+        groups("v"),
         needs=(":",),
     ),
-    _family("bearer", ("bearer",), p.BEARER, _groups("v")),
-    _family("basic", ("basic",), r"basic[ \t]+(?P<v>[a-z0-9+/]+=*)", _basic),
+    _family("bearer", ("bearer",), p.BEARER, groups("v")),
+    _family("basic", ("basic",), r"basic[ \t]+(?P<v>[a-z0-9+/]+=*)", basic),
 )
 _TRIGGERS = tuple(dict.fromkeys(t for family in FAMILIES for t in family.triggers))
 

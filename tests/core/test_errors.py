@@ -7,7 +7,7 @@ import json
 import pytest
 
 import orga_asgi
-import orga_asgi._errors
+import orga_asgi._error_table
 from orga_asgi import RequestError
 
 ROWS = {
@@ -67,7 +67,7 @@ def test_the_docstring_draws_every_row() -> None:
 
 
 def test_rows_carry_their_fixed_headers() -> None:
-    from orga_asgi._errors import describe
+    from orga_asgi._error_table import describe
 
     assert describe(orga_asgi.MethodNotAllowed()).headers == ((b"allow", b"GET, POST"),)
     assert describe(ValueError("a bug")) == describe(orga_asgi.InternalError())
@@ -99,7 +99,7 @@ def test_error_response_is_the_routes_answer(
     assert response.status_code == status
     assert json.loads(response.body) == {
         "error": code,
-        "message": orga_asgi._errors.describe(error).message,
+        "message": orga_asgi._error_table.describe(error).message,
         "requestId": "handler-0001",
     }
     assert response.headers["cache-control"] == "no-store"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import orga_asgi
-import orga_asgi._errors
+import orga_asgi._error_table
 import orga_asgi.auth
 import orga_asgi.logging
 import orga_asgi.redaction
@@ -65,6 +65,7 @@ OBSERVE = {
     "TokenIssued",
     "logfmt",
     "parse_logfmt",
+    "token_fingerprint",
 }
 LOGGING = {
     "FORMAT",
@@ -154,7 +155,7 @@ def test_the_adapters_document_the_cores_bodies() -> None:
     for name in ("ClientSecretsBody", "ErrorBody", "IceServer"):
         assert getattr(fastapi, name) is getattr(orga_asgi.schema, name)
         assert getattr(litestar, name) is getattr(orga_asgi.schema, name)
-    codes = {row.code for row in orga_asgi._errors.rows().values()}
+    codes = {row.code for row in orga_asgi._error_table.rows().values()}
     for text in orga_asgi.schema.ERRORS.values():
         for code in text.split("`")[1::2]:
             assert code in codes or code in {"max_body_size", "Retry-After"}, code

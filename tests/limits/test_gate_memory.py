@@ -10,12 +10,8 @@ import tracemalloc
 import anyio
 import pytest
 
-from orga_asgi._errors import (
-    ConfigurationError,
-    RateLimited,
-    TooManyInFlight,
-    describe,
-)
+from orga_asgi._error_table import describe
+from orga_asgi._errors import ConfigurationError, RateLimited, TooManyInFlight
 from orga_asgi._ratelimit import LimitHeaders, RateLimitExceeded, RateLimitGate
 
 pytestmark = pytest.mark.anyio

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orga_asgi._errors import ConfigurationError, CrossOriginForbidden, describe
+from orga_asgi._error_table import describe
+from orga_asgi._errors import ConfigurationError, CrossOriginForbidden
 from orga_asgi._origin import VARY_ORIGIN, OriginPolicy
 
 APP = "https://app.example.com"

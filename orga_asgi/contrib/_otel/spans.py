@@ -10,7 +10,7 @@ from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from orga_asgi import __version__
-from orga_asgi._errors import rows
+from orga_asgi._error_table import rows
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context

@@ -4,22 +4,20 @@ Forwarding headers are read only when the direct peer is a trusted proxy. The ch
 right to left (each proxy appends the address it saw) and the walk stops at the first hop
 that is not trusted: that hop is the client. Anything to its left was written by the client
 and is never believed. The scheme is the one stated by the proxy that saw the client.
-Headers are parsed in :mod:`orga_asgi._forwarded` (by hand, linear, never raising).
+Headers are parsed in :mod:`.forwarded` (by hand, linear, never raising).
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
-from typing import TypeAlias
 
-from ._errors import ConfigurationError
-from ._forwarded import Address, Hop, forwarded_hops, parse_ip, parse_node
-from ._types import Scope
+from orga_asgi._types import Scope
 
-__all__ = ["ProxyResolver", "is_loopback", "is_loopback_host"]
+from .forwarded import Address, Hop, forwarded_hops, parse_ip, parse_node
+from .loopback import is_loopback
+from .networks import parse_trusted
 
-_Network: TypeAlias = "ipaddress.IPv4Network | ipaddress.IPv6Network"
+__all__ = ["ProxyResolver"]
 
 # Headers a reverse proxy adds: their presence means the peer is relaying someone else.
 _FORWARDING = frozenset(
@@ -36,69 +34,6 @@ _FORWARDING = frozenset(
 )
 _KNOWN = 1024  # resolved header sets remembered (see ProxyResolver.resolve)
 _CACHEABLE = 256  # bytes of forwarding header values beyond which a set is not remembered
-_HEX_COLON = b"0123456789abcdefABCDEF:"
-_DIGITS_DOTS = b"0123456789."
-_IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
-_LOCALHOST = (b"localhost", b"localhost.")
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` is a loopback IP literal (127.0.0.0/8, ``::1``, ``::ffff:127.x.x.x``).
-
-    Names are never loopback, ``"localhost"`` included: ASGI servers put the peer's IP in
-    ``scope["client"]``, so a name there was not verified by anyone. ``None`` (no client, as
-    on a Unix socket, where a local reverse proxy may be relaying remote clients) is not either.
-    """
-    if not host:
-        return False
-    address = parse_ip(host)
-    return address is not None and address.is_loopback
-
-
-def is_loopback_host(host: bytes | None) -> bool:
-    """Whether a ``Host`` header names this machine: ``localhost``, ``127.x.x.x`` or ``[::1]``.
-
-    Against DNS rebinding: a page on ``evil.example`` whose name the attacker re-points at
-    127.0.0.1 reaches a loopback server from the victim's browser, same-origin as far as the
-    browser knows, but its requests still say ``Host: evil.example``. Only these spellings
-    pass, each with an optional ``:port`` (1-65535): ``localhost`` and ``localhost.`` (any
-    case), a dotted-quad IPv4 literal in 127.0.0.0/8, and ``[::1]`` (any IPv6 spelling of it,
-    without a zone). Everything else is ``False``: other names, ``*.localhost``, userinfo,
-    white space, non-ASCII, shorthand IPv4 such as ``127.1``, an empty port, ``None``.
-    """
-    if not host or len(host) > 64:
-        return False
-    if host.startswith(b"["):
-        end = host.find(b"]")
-        inner, rest = host[1:end], host[end + 1 :]
-        if end < 0 or not inner or inner.translate(None, _HEX_COLON):
-            return False
-        try:
-            found = ipaddress.IPv6Address(inner.decode("ascii")) == _IPV6_LOOPBACK
-        except ValueError:
-            return False
-    else:
-        name, colon, port = host.partition(b":")
-        rest = colon + port
-        if name.lower() in _LOCALHOST:
-            found = True
-        elif name.startswith(b"127.") and not name.translate(None, _DIGITS_DOTS):
-            try:
-                found = ipaddress.IPv4Address(name.decode("ascii")).is_loopback
-            except ValueError:
-                return False
-        else:
-            return False
-    return found and _is_port_suffix(rest)
-
-
-def _is_port_suffix(rest: bytes) -> bool:
-    if not rest:
-        return True
-    digits = rest[1:]
-    return (
-        rest[:1] == b":" and 0 < len(digits) <= 5 and digits.isdigit() and 0 < int(digits) < 65536
-    )
 
 
 def _scheme(proto: str) -> str:
@@ -121,21 +56,9 @@ class ProxyResolver:
     __slots__ = ("_addresses", "_known", "_networks", "_strings")
 
     def __init__(self, trusted_proxies: Iterable[str]) -> None:
-        entries = (
-            trusted_proxies.split(",") if isinstance(trusted_proxies, str) else trusted_proxies
-        )
-        addresses: set[Address] = set()
-        networks: list[_Network] = []
-        for entry in entries:
-            network = _parse_network(entry)
-            if network.num_addresses == 1:
-                addresses.add(network.network_address)
-            else:
-                networks.append(network)
-        self._addresses = frozenset(addresses)
-        self._networks = tuple(networks)
+        self._addresses, self._networks = parse_trusted(trusted_proxies)
         # Peers usually report the canonical text form: a set lookup skips parsing them.
-        self._strings = frozenset(str(address) for address in addresses)
+        self._strings = frozenset(str(address) for address in self._addresses)
         # Answers already worked out, by peer, scheme and forwarding headers as received:
         # behind a proxy every request walks the same few hops, so a repeat costs one scan
         # of the headers and a lookup. Emptied when full, so it stays bounded.
@@ -263,39 +186,3 @@ class ProxyResolver:
         if not client or not is_loopback(client[0]):
             return False
         return not any(name in _FORWARDING for name, _ in scope.get("headers", ()))
-
-
-def _parse_network(entry: object) -> _Network:
-    if not isinstance(entry, str):
-        raise ConfigurationError(
-            f"trusted_proxies entries must be strings such as '10.0.0.1' or '10.0.0.0/8', "
-            f"not {type(entry).__name__}."
-        )
-    text = entry.strip()
-    try:
-        network = ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        raise ConfigurationError(_network_hint(entry, text)) from None
-    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen == 128:
-        mapped = network.network_address.ipv4_mapped
-        if mapped is not None:
-            return ipaddress.IPv4Network(mapped)
-    return network
-
-
-def _network_hint(entry: str, text: str) -> str:
-    base = f"trusted_proxies entry {entry!r} is not an IP address or CIDR network"
-    if text == "*":
-        return (
-            f"{base}: list your proxies' addresses; trusting every peer would let any client "
-            "choose its own address and scheme (use '0.0.0.0/0' and '::/0' if you really must)."
-        )
-    if text.lower() == "localhost":
-        return f"{base}: use '127.0.0.1' and '::1'."
-    try:
-        widened = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return (
-            f"{base}: use addresses like '10.0.0.1' or '2001:db8::1', networks like '10.0.0.0/8'."
-        )
-    return f"{base}: it has host bits set; did you mean {str(widened)!r}?"
