@@ -71,8 +71,9 @@ def assemble(config: EndpointConfig, close: Callable[[], Awaitable[None]]) -> Pa
     )
     events.client_key = gate.client_key
     sandbox = SandboxUpstream(timeout=config.timeout) if config.sandbox else None
+    # max_upstream_concurrency=None means no cap, which aiohttp spells as a pool limit of 0.
     transport: Transport = sandbox or default_transport(
-        config.http_client, timeout=config.timeout, limit=config.max_upstream_concurrency or 100
+        config.http_client, timeout=config.timeout, limit=config.max_upstream_concurrency or 0
     )
     exchange = Exchange(
         transport=transport,

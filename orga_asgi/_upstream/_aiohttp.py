@@ -21,7 +21,7 @@ class AiohttpTransport:
 
     Args:
         timeout: the default total timeout of one call, in seconds.
-        limit: the connection pool size.
+        limit: the connection pool size (0: unlimited, as aiohttp reads it).
     """
 
     def __init__(self, *, timeout: float, limit: int = 100) -> None:
