@@ -70,8 +70,9 @@ class Principal:
             raise ValueError("Principal.id must not hold control or line-separator characters")
         if type(value) is not str:  # a str subclass (an enum member): keep the plain string
             object.__setattr__(self, "id", str.__str__(value))
-        if not isinstance(self.claims, Mapping):
-            raise TypeError(f"Principal.claims must be a mapping, not {type(self.claims).__name__}")
+        claims = self.claims
+        if type(claims) is not dict and not isinstance(claims, Mapping):  # dict: no ABC check
+            raise TypeError(f"Principal.claims must be a mapping, not {type(claims).__name__}")
 
     def __repr__(self) -> str:
         return f"Principal(id={self.id!r}, claims=<{len(self.claims)} keys>)"

@@ -58,13 +58,14 @@ def _telemetry() -> tuple[dict[str, Any], Any]:
     recorded (``/bench/otel``), so a wiring that does nothing fails the row instead of
     reporting telemetry as free.
     """
-    import orga_asgi.contrib.otel as otel
     from opentelemetry import metrics, trace
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import orga_asgi.contrib.otel as otel
 
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider()
