@@ -45,7 +45,7 @@ from tests._redis import RedisServer, redis_binary
 from tests._support import caller, free_port, make_endpoint
 
 ROOT = Path(__file__).resolve().parents[2]
-REAL_KEY = "sk_orga_ai_reviewrealkeyreviewrealkey"
+REAL_KEY = "sk_orga_ai_review_real_key"  # short: obviously fake, still not the sandbox key
 REMOTE = ("203.0.113.9", 40001)  # a documentation address: not loopback, not trusted
 FRESH_ID = re.compile(r"[0-9a-f]{32}")
 TOKENS = {"alice-token": "alice", "bob-token": "bob"}
