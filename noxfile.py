@@ -147,6 +147,7 @@ def _run_tests(
     marker: str = "not slow",
     show: str | None = None,
     coverage: bool = False,
+    posargs: bool = True,
 ) -> None:
     """The one helper behind every test session: install, then run pytest on ``paths``.
 
@@ -154,6 +155,7 @@ def _run_tests(
     ``deps`` and the ``editable`` local distributions. ``show`` names a distribution whose
     resolved version is printed, for the README's compatibility table. ``coverage`` runs
     pytest under coverage.py (its settings are ``[tool.coverage]`` in pyproject.toml).
+    ``posargs``: hand the session's positional arguments to pytest.
     """
     session.install(
         "-e", f".[{extras}]", *(f for e in editable for f in ("-e", e)),
@@ -169,7 +171,7 @@ def _run_tests(
     runner = ("-m", "coverage", "run", "-m") if coverage else ("-m",)
     session.run(
         "python", *runner, "pytest", "-m", marker, "-p", "no:cacheprovider", *paths,
-        *session.posargs, env={"PYTHONDEVMODE": "1"},
+        *(session.posargs if posargs else ()), env={"PYTHONDEVMODE": "1"},
     )  # fmt: skip
 
 
@@ -308,6 +310,17 @@ def docs(session: nox.Session) -> None:
     # The package itself: docs/_hooks.py renders the settings table from EndpointConfig;
     # ruff (the lint group): mkdocstrings formats the reference's signatures with it.
     session.install("-e", ".", *_groups("docs", "lint"))
+    # Every page's snippets run first, as a reader would run them: with each framework the
+    # pages show, structlog and the OpenTelemetry SDK.
+    _run_tests(
+        session,
+        "tests/docs",
+        extras="redis,jwt,structlog,server,otel",
+        groups=("otel",),
+        deps=("django", "quart-auth"),
+        editable=(*_adapter("fastapi"), *_adapter("litestar"), *_adapter("quart")),
+        posargs=False,  # this session's argument is the site directory
+    )
     site = session.posargs[0] if session.posargs else "site"
     session.run("mkdocs", "build", "--strict", "--site-dir", site, env={"NO_MKDOCS_2_WARNING": "1"})
 

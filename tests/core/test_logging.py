@@ -184,7 +184,9 @@ def test_the_structlog_snippet_shares_the_request_id_and_scrubs(tmp_path: Path) 
     [snippet] = [s for s in SNIPPETS if "import structlog" in s]
     done = run_python(snippet, tmp_path)
     events = [json.loads(line) for line in done.stderr.splitlines()]
-    hook, audit, after = events
+    # The sandbox's one WARNING comes first, when the endpoint is built.
+    sandbox, hook, audit, after = events
+    assert sandbox["logger"] == "orga_asgi.sandbox" and sandbox["level"] == "warning"
     assert hook["event"] == "authorizing"
     assert hook["authorization"] == "[REDACTED]"
     assert audit["logger"] == "orga_asgi.audit"

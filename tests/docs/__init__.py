@@ -1,0 +1,1 @@
+"""The docs site's snippets, run as a reader would (nox -s docs)."""
