@@ -49,12 +49,12 @@ class Procs:
         self.started.append(p)
         return p
 
-    def stop(self, p: subprocess.Popen[bytes]) -> None:
+    def stop(self, p: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         if p.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.pid, signal.SIGTERM)
             try:
-                p.wait(5)
+                p.wait(grace)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(p.pid, signal.SIGKILL)

@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import _common as common
@@ -80,8 +80,13 @@ def start_app(
     tmp: Path,
     kit_env: Mapping[str, str],
     redis_url: str | None = None,
+    prefix: Sequence[str] = (),
+    start_limit: float = 30.0,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start the row's server on a free port and wait (30 s at most) until it answers."""
+    """Start the row's server on a free port and wait (``start_limit`` s) until it answers.
+
+    ``prefix`` goes before the server's command line (``--instructions``: valgrind).
+    """
     port = free_port()
     if row.kind == "peer":
         python: Path | str = _peers.python()
@@ -96,12 +101,15 @@ def start_app(
         "ORGA_API_KEY": common.API_KEY,
         # The app's folder first; a PYTHONPATH given to run.py (a kit checkout to measure,
         # e.g. PYTHONPATH=/path/to/orga-asgi-0.1.0) stays behind it.
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(app_dir), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(app_dir), kit_env.get("PYTHONPATH", os.environ.get("PYTHONPATH"))])
+        ),
     }
     log = tmp / f"{row.key}.log"
-    p = procs.start(server_argv(python, row.server, row.target, app_dir, port), log, env, BENCH)
+    argv = [*prefix, *server_argv(python, row.server, row.target, app_dir, port)]
+    p = procs.start(argv, log, env, BENCH)
     try:
-        wait_http(p, port)
+        wait_http(p, port, limit=start_limit)
     except RuntimeError as exc:
         tail = log.read_text(errors="replace")[-2000:]
         procs.stop(p)

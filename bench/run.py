@@ -39,6 +39,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH / "apps")]  # the harness modules and apps/_common.py
 
+import _instructions  # noqa: E402
 import _memory  # noqa: E402
 import _peers  # noqa: E402
 import _report  # noqa: E402
@@ -260,6 +261,37 @@ def run_profiles(args: argparse.Namespace, keys: list[str]) -> int:
     return 0
 
 
+def run_instructions(args: argparse.Namespace, keys: list[str], command: str) -> int:
+    """Instructions per request (valgrind), this checkout and ``--against``'s revision."""
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind not found (Debian: apt-get install valgrind)")
+    rows = [r for r in _rows.ROWS if r.key in keys]
+    counts: dict[str, dict[str, float]] = {}
+    failed = False
+    with (
+        harness(args.seconds, args.warmup, args.kit_limit, False) as ctx,
+        _instructions.checkout(args.against) as other,
+    ):
+        codes = [("this checkout", None)] + ([(args.against, other)] if other else [])
+        for row in rows:
+            for name, code in codes:
+                try:
+                    got = _instructions.per_request(ctx, row, code, str(len(counts)))
+                except ROW_ERRORS as exc:
+                    print(f"({row.key}) {name} failed: {str(exc).splitlines()[0][:200]}")
+                    failed = True
+                    continue
+                counts.setdefault(row.key, {})[name] = got
+                print(f"({row.key}) {name}: {got:,.0f} instructions/request", flush=True)
+    lines = [f"Instructions per request with `{command}` ({_instructions.env_note()}); "
+             f"{versions()}.", "", *_instructions.report(rows, counts, args.against)]  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "instructions.md").write_text(text)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="2 s runs, 1 s warm-up, 20k addresses")
@@ -275,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory", action="store_true", help="the memory phase alone (+ minted)")
     ap.add_argument("--profile", metavar="ROWS", help="py-spy profile of these rows instead")
     ap.add_argument("--native", action="store_true", help="--profile with C frames (slower)")
+    ap.add_argument(
+        "--instructions", metavar="ROWS", help="valgrind instructions/request of these rows"
+    )
+    ap.add_argument("--against", metavar="REV", help="--instructions: also this git revision")
     ap.add_argument("--requests", type=int, default=None, help="addresses per memory flood")
     ap.add_argument(
         "--kit-limit",
@@ -288,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     args.requests = args.requests or (20_000 if args.quick else 100_000)
     command = ("python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
     try:
-        keys = _rows.expand(args.profile or args.only)
+        keys = _rows.expand(args.instructions or args.profile or args.only)
     except ValueError as exc:
         ap.error(str(exc))
     try:
@@ -296,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_memory_only(args, command)
         if args.profile:
             return run_profiles(args, keys)
+        if args.instructions:
+            return run_instructions(args, keys, command)
         return run_bench(args, keys, command)
     except KeyboardInterrupt:
         print("interrupted: every process started was stopped", file=sys.stderr)

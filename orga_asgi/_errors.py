@@ -213,6 +213,10 @@ class UpstreamError(RequestError):
 class UpstreamAuthFailed(UpstreamError):
     """Orga rejected the API key (401/403)."""
 
+    sent = 0
+    """How many times the refused request was sent: a retry of the mint with a rotated key
+    continues that count (the HTTP conventions' ``http.request.resend_count``)."""
+
 
 class UpstreamRateLimited(UpstreamError):
     """Orga rate limited this backend (429)."""

@@ -120,7 +120,7 @@ class Minter:
         logger.warning("Orga rejected the API key %s (%s); retrying once with the provider's "
                        "new key %s", fingerprint(rejected), exc, fingerprint(key))  # fmt: skip
         try:
-            return await self._exchange.issue(key)
+            return await self._exchange.issue(key, resent=exc.sent)  # the same request again
         except UpstreamAuthFailed as again:
             self._keys.invalidate()
             logger.error("Orga rejected the API key %s too (%s): check ORGA_API_KEY or the "

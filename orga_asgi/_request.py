@@ -79,7 +79,9 @@ class Call(Answering):
             self.origin()
         if _LENGTH in found or _CHUNKED in found or scope.get("http_version") not in _HTTP1:
             await self.body()
-        if (limit := await route.gate.check_ip(self.client)) is not None:  # self.ip_limit()
+        gate = route.gate  # self.ip_limit(), with no coroutine on the memory path
+        limit = gate.check_ip_now(self.client) if gate.local else await gate.check_ip(self.client)
+        if limit is not None:
             self.limit_headers = limit.headers
         await self.authorize()
         policy = None if route.sealer is None else await self.session_policy()

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ._errors import ConfigurationError
+from ._keys.env import first_set
 from ._log import get_logger
 from ._principal import Secret
 
@@ -62,9 +63,9 @@ def apply(
     """Normalise ``c.sandbox`` to a bool; when on, check and set the upstream settings.
 
     Conflicts are judged where the sandbox was asked for: ``sandbox=True`` in code is
-    refused with a key given in code (``ORGA_API_KEY`` in the environment is then not
-    read), ``ORGA_SANDBOX=1`` with a key in ``ORGA_API_KEY`` too. The fake's own key
-    (:data:`~orga_asgi.testing.FAKE_API_KEY`) is never a conflict.
+    refused with a key given in code (the key variables are then not read),
+    ``ORGA_SANDBOX=1`` with a key in ``ORGA_API_KEY`` or ``ORGAAI_API_KEY`` too. The fake's
+    own key (:data:`~orga_asgi.testing.FAKE_API_KEY`) is never a conflict.
 
     Raises:
         ConfigurationError: the sandbox next to a real key, a key provider, another
@@ -79,14 +80,15 @@ def apply(
 
     key = c.api_key
     if key is None and from_env:
-        key = environ.get("ORGA_API_KEY") or None
+        found = first_set(environ)  # the variables an endpoint would read its key from
+        key = found[1] if found is not None else None
     if isinstance(key, Secret):
         key = key.reveal()
     if key is not None and key != FAKE_API_KEY:
         raise ConfigurationError(
             _CONFLICT.format(
-                what="an API key is set too (api_key=... or ORGA_API_KEY: a real key or a "
-                "key provider)",
+                what="an API key is set too (api_key=..., ORGA_API_KEY or ORGAAI_API_KEY: a "
+                "real key or a key provider)",
                 remove="the key",
             )
         )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from . import _sandbox as sandbox
 from ._errors import ConfigurationError
 from ._keys.base import as_provider
+from ._keys.env import first_set
 from ._middleware import normalize_path
 from ._observers import check_observers
 from ._origin import OriginPolicy
@@ -101,10 +102,12 @@ def normalise(c: EndpointConfig) -> None:
 
 
 def _api_key(c: EndpointConfig) -> None:
-    if c.api_key is None:
-        if not os.environ.get("ORGA_API_KEY", "").strip():
+    if c.api_key is None:  # the variables keys.from_env() reads by default, in its order
+        found = first_set(os.environ)
+        if found is None:
             raise ConfigurationError(_NO_KEY)
-        _set(c, "api_key", validate_key(os.environ["ORGA_API_KEY"]))
+        name, value = found
+        _set(c, "api_key", validate_key(value, source=name))
     elif isinstance(c.api_key, (str, Secret)):
         _set(c, "api_key", validate_key(c.api_key, source="api_key"))
     else:  # a provider stays; a per-principal callable is wrapped; anything else refused
@@ -112,9 +115,10 @@ def _api_key(c: EndpointConfig) -> None:
 
 
 _NO_KEY = (
-    "No Orga API key: set ORGA_API_KEY (from the Orga dashboard, API Keys) or pass "
-    "api_key=... to OrgaClientSecrets. No account yet? Try it against the built-in fake "
-    "Orga with sandbox=True (or ORGA_SANDBOX=1): fake tokens, for development and tests."
+    "No Orga API key: set ORGA_API_KEY or ORGAAI_API_KEY (from the Orga dashboard, API "
+    "Keys) or pass api_key=... to OrgaClientSecrets. No account yet? Try it against the "
+    "built-in fake Orga with sandbox=True (or ORGA_SANDBOX=1): fake tokens, for development "
+    "and tests."
 )
 
 # (name, smallest, largest); None is allowed where the field's type says so.

@@ -33,12 +33,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ._log import get_logger
-
-if TYPE_CHECKING:
-    from ._upstream import UpstreamAttempt
+from ._upstream.attempts import UpstreamAttempt  # what on_upstream_attempt is given
 
 __all__ = [
     "AuditEvent",
@@ -46,6 +44,7 @@ __all__ = [
     "HandlesExpired",
     "Observer",
     "TokenIssued",
+    "UpstreamAttempt",
     "logfmt",
     "parse_logfmt",
     "token_fingerprint",

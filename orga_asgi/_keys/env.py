@@ -14,10 +14,25 @@ from .check import validate_key
 if TYPE_CHECKING:
     from orga_asgi._principal import Principal, Secret
 
-__all__ = ["DEFAULT_NAMES", "EnvKey"]
+__all__ = ["DEFAULT_NAMES", "EnvKey", "first_set"]
 
 # ORGAAI_API_KEY: the spelling of the vendor's own examples.
 DEFAULT_NAMES = ("ORGA_API_KEY", "ORGAAI_API_KEY")
+
+
+def first_set(
+    environ: Mapping[str, str], names: tuple[str, ...] = DEFAULT_NAMES
+) -> tuple[str, str] | None:
+    """The first of ``names`` holding more than white space, and its value; else ``None``.
+
+    The endpoint's default key (no ``api_key``) and the sandbox's check for a real key
+    next to it both read the variables this way, in :data:`DEFAULT_NAMES`' order.
+    """
+    for name in names:
+        value = environ.get(name, "")
+        if value.strip():
+            return name, value
+    return None
 
 
 class EnvKey:

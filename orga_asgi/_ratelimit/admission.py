@@ -33,7 +33,10 @@ class Admission:
         gate = self._gate
         gate.acquire_in_flight(self._key)
         try:
-            headers = await gate.check_principal(self._key)
+            if gate.local:
+                headers = gate.check_principal_now(self._key)
+            else:
+                headers = await gate.check_principal(self._key)
         except BaseException:  # a refusal, the store's deny, or a cancellation
             gate.release_in_flight(self._key)
             raise

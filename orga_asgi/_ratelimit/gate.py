@@ -146,6 +146,8 @@ class RateLimitGate(InFlightCap, GateLifecycle):
             RateLimitExceeded: a window is exhausted (429 ``rate_limited``).
             RateLimiterUnavailable: the shared store failed and the policy is ``deny``.
         """
+        if self._shared is None:
+            return self.check_ip_now(client)
         if self._ip is None:
             return None
         key = self._client_cache.get(client)
@@ -153,6 +155,13 @@ class RateLimitGate(InFlightCap, GateLifecycle):
             key = self._client_keys(client)
         # Client keys are bounded and plain already: no local_key() or key_id() needed.
         return await self._ip.check(key, self._shared)
+
+    def check_ip_now(self, client: str | None) -> LimitHeaders | None:
+        """:meth:`check_ip` of a :attr:`local` gate: nothing to await."""
+        if self._ip is None:
+            return None
+        key = self._client_cache.get(client)
+        return self._ip.check_local(key if key is not None else self._client_keys(client))
 
     async def check_principal(self, principal_key: str) -> LimitHeaders | None:
         """Count one request of a principal against the per-principal windows.
@@ -166,15 +175,19 @@ class RateLimitGate(InFlightCap, GateLifecycle):
             RateLimitExceeded: a window is exhausted (429 ``rate_limited``).
             RateLimiterUnavailable: the shared store failed and the policy is ``deny``.
         """
+        if self._shared is None:
+            return self.check_principal_now(principal_key)
         if self._principal is None:
             return None
-        if self._shared is not None:
-            key = key_id(principal_key)
-        elif len(principal_key) > 64 or principal_key[:1] == "~":
-            key = local_key(principal_key)  # bounded memory per key
-        else:
-            key = principal_key
-        return await self._principal.check(key, self._shared)
+        return await self._principal.check(key_id(principal_key), self._shared)
+
+    def check_principal_now(self, principal_key: str) -> LimitHeaders | None:
+        """:meth:`check_principal` of a :attr:`local` gate: nothing to await."""
+        if self._principal is None:
+            return None
+        if len(principal_key) > 64 or principal_key[:1] == "~":
+            return self._principal.check_local(local_key(principal_key))  # bounded per key
+        return self._principal.check_local(principal_key)
 
     def admit(self, principal_key: str) -> Admission:
         """Admit one request of a principal: ``async with gate.admit(key) as headers``.

@@ -56,6 +56,9 @@ class GateLifecycle:
         self._key_prefix = key_prefix
         self._on_storage_error = on_storage_error
         self._shared: SharedStore | None = None
+        self.local = not target.uri
+        """No shared store: the gate's ``*_now`` checks stand for its coroutines, so the
+        memory path (refusals included) crosses no coroutine."""
         # Also without windows: sealed session handles share the store's one client.
         if target.uri:
             from .redis_store import SharedStore  # redis-py only when it is used

@@ -20,7 +20,7 @@ from orga_asgi._errors import RateLimited
 
 from .config import Window
 from .deny import DenyCache
-from .memory import CounterWindow, MemoryWindow, MovingWindow
+from .memory import CounterWindow, MemoryWindow, MovingWindow, Outcome
 
 if TYPE_CHECKING:
     from .redis_store import SharedStore
@@ -135,33 +135,47 @@ class Space:
             RateLimitExceeded: a window is exhausted.
             RateLimiterUnavailable: the shared store failed and the policy is ``deny``.
         """
-        if shared is not None:
-            refused = self.denied.refused(key)
-            if refused is not None:  # refused by the store, and no room yet: no round trip
-                raise self.refusal(refused[1], refused[0])
-        best = -1
-        best_remaining = best_reset = 0.0
+        if shared is None:
+            return self.check_local(key)
+        refused = self.denied.refused(key)
+        if refused is not None:  # refused by the store, and no room yet: no round trip
+            raise self.refusal(refused[1], refused[0])
+        passed: list[tuple[int, Outcome]] = []
         for index, window in enumerate(self.windows):
-            if shared is None:
-                outcome = self.memory[index].hit(key)
-            else:
-                found = await shared.hit(
-                    self.namespace, index, window, key, self.memory[index], self.denied
-                )
-                if found is None:  # store down, policy "allow": this window is not enforced
-                    continue
-                outcome = found
+            found = await shared.hit(
+                self.namespace, index, window, key, self.memory[index], self.denied
+            )
+            if found is None:  # store down, policy "allow": this window is not enforced
+                continue
+            outcome = found
             if not outcome.allowed:
                 raise self.refusal(index, outcome.reset)
-            if (
-                best < 0
-                or outcome.remaining < best_remaining
-                or (outcome.remaining == best_remaining and outcome.reset > best_reset)
-            ):
-                best, best_remaining, best_reset = index, outcome.remaining, outcome.reset
-        if best < 0:
+            passed.append((index, outcome))
+        return self._report(passed)
+
+    def check_local(self, key: str) -> LimitHeaders | None:
+        """:meth:`check` on the memory windows alone: no store, so nothing to await (the
+        path of every request without a shared store, refusals included)."""
+        passed: list[tuple[int, Outcome]] = []
+        for index, memory in enumerate(self.memory):
+            outcome = memory.hit(key)
+            if not outcome.allowed:
+                raise self.refusal(index, outcome.reset)
+            passed.append((index, outcome))
+        return self._report(passed)
+
+    def _report(self, passed: list[tuple[int, Outcome]]) -> LimitHeaders | None:
+        """The RateLimit headers of the window with the fewest requests left (ties: the
+        later reset), as the IETF draft reports the most restrictive policy."""
+        if not passed:
             return None
-        return LimitHeaders(self.headers(best, int(best_remaining), best_reset))
+        index, best = passed[0]
+        for i, outcome in passed[1:]:
+            if outcome.remaining < best.remaining or (
+                outcome.remaining == best.remaining and outcome.reset > best.reset
+            ):
+                index, best = i, outcome
+        return LimitHeaders(self.headers(index, int(best.remaining), best.reset))
 
     def refusal(self, index: int, wait: float) -> RateLimitExceeded:
         """The 429 of window ``index``, retry in ``wait`` seconds (at least one)."""

@@ -95,8 +95,9 @@ class Exchange:
         self._retries = retries
         self._report = Reporter(on_attempt).report
 
-    async def issue(self, api_key: Secret) -> ClientSecrets:
-        """Mint a token with ``api_key`` and fetch its ICE servers.
+    async def issue(self, api_key: Secret, *, resent: int = 0) -> ClientSecrets:
+        """Mint a token with ``api_key`` and fetch its ICE servers; ``resent``: times this
+        mint's client-secrets request was sent already (a retry with a rotated key).
 
         Raises:
             UpstreamError: the upstream failed (see the error table); nothing else.
@@ -104,7 +105,7 @@ class Exchange:
         try:
             give_up_at = time.monotonic() + self._deadline
             token, ttl = await self._call(
-                self._mint, "Bearer " + api_key.reveal(), give_up_at, parse_token
+                self._mint, "Bearer " + api_key.reveal(), give_up_at, parse_token, resent=resent
             )
             minted_at = datetime.now(timezone.utc)
             ice_servers = await self._call(
@@ -150,8 +151,12 @@ class Exchange:
         *,
         body: bytes | None = None,
         statuses: frozenset[int] = _RETRY_STATUSES,
+        resent: int = 0,
     ) -> _T:
-        resend = 0
+        # ``tries``: this call's retries (bounded by ``retries``); ``resend``: the request's
+        # resends as reported, counting the ``resent`` sends before this call.
+        tries, resend = 0, resent
+        report = self._report
         while True:
             remaining = give_up_at - time.monotonic()
             if remaining <= 0:
@@ -162,36 +167,39 @@ class Exchange:
                     route.method, route.url, authorization, min(self._timeout, remaining), body
                 )
             except TransportTimeout:
-                self._report(route, None, started, "timeout", resend)
+                report(route, None, started, "timeout", resend)
                 raise UpstreamTimeout(f"{route.call} timed out") from None
             except InvalidBody as exc:
-                self._report(route, exc.status, started, "invalid_response", resend)
+                report(route, exc.status, started, "invalid_response", resend)
                 raise UpstreamInvalidResponse(f"{route.call}: {exc}") from None
             except TransportFailure as exc:
-                self._report(route, None, started, exc.kind, resend)
-                if not exc.retryable or resend >= self._retries:
+                report(route, None, started, exc.kind, resend)
+                if not exc.retryable or tries >= self._retries:
                     # Our own message (a kind and an exception type): no secret in it.
                     logger.warning("Orga upstream call failed: %s", exc)
                     raise UpstreamUnavailable(str(exc)) from None
             except Exception as exc:  # a supplied transport breaking its contract, or a bug
-                self._report(route, None, started, "transport", resend)
+                report(route, None, started, "transport", resend)
                 logger.error("Orga upstream call failed unexpectedly: %s", where(exc))
                 raise UpstreamUnavailable(type(exc).__name__) from None
             else:
                 ended = time.perf_counter()
-                if reply.status not in statuses or resend >= self._retries:
+                if reply.status not in statuses or tries >= self._retries:
                     try:
                         result = self._settle(route, reply, read)
-                    except UpstreamError:
+                    except UpstreamError as exc:
                         failed = "invalid_response" if reply.status < 300 else str(reply.status)
-                        self._report(route, reply.status, started, failed, resend, ended)
+                        report(route, reply.status, started, failed, resend, ended)
+                        if isinstance(exc, UpstreamAuthFailed):
+                            exc.sent = resend + 1
                         raise
-                    self._report(route, reply.status, started, None, resend, ended)
+                    report(route, reply.status, started, None, resend, ended)
                     return result
-                self._report(route, reply.status, started, str(reply.status), resend, ended)
+                report(route, reply.status, started, str(reply.status), resend, ended)
+            tries += 1
             resend += 1
             # Full jitter keeps many workers from retrying in lock-step.
-            delay = random.uniform(0, _BACKOFF_BASE * 2**resend)  # noqa: S311
+            delay = random.uniform(0, _BACKOFF_BASE * 2**tries)  # noqa: S311
             if time.monotonic() + delay >= give_up_at:
                 # The upstream kept failing; waiting longer would only miss the deadline.
                 raise UpstreamUnavailable("no time left to retry")

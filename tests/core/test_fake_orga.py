@@ -9,6 +9,7 @@ import anyio
 import httpx
 import pytest
 
+from orga_asgi.keys import fingerprint
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, RecordedCall
 
 pytestmark = pytest.mark.anyio
@@ -109,6 +110,59 @@ async def test_custom_api_key_and_email_query_tolerated():
         )
     assert response.status_code == 200
     assert fake.calls[-1].query_string == "email=a%40example.com"
+
+
+OLD_KEY = "sk_orga_ai_" + "fake0old0key0" * 2
+NEW_KEY = "sk_orga_ai_" + "fake0new0key0" * 2
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_rotate_key_with_revoke_refuses_the_old_key_and_takes_the_new():
+    fake = FakeOrga(api_key=OLD_KEY)
+    assert fake.accepted_keys == [fingerprint(OLD_KEY)]
+    async with client_for(fake) as client:
+        assert (await client.post(MINT, headers=bearer(OLD_KEY))).status_code == 200
+        assert (await client.post(MINT, headers=bearer(NEW_KEY))).status_code == 401
+        fake.rotate_key(NEW_KEY, revoke=OLD_KEY)
+        assert fake.accepted_keys == [fingerprint(NEW_KEY)]
+        old = await client.post(MINT, headers=bearer(OLD_KEY))
+        new = await client.post(MINT, headers=bearer(NEW_KEY))
+    assert old.status_code == 401
+    assert new.status_code == 200
+    assert fake.minted_with(new.json()["ephemeral_token"]) == fingerprint(NEW_KEY)
+    assert [c.key_fingerprint for c in fake.calls_to("client-secrets")] == [
+        fingerprint(k) for k in (OLD_KEY, NEW_KEY, OLD_KEY, NEW_KEY)
+    ]
+
+
+async def test_rotate_key_without_revoke_keeps_both_until_revoked():
+    fake = FakeOrga(api_key=OLD_KEY)
+    fake.rotate_key(NEW_KEY)  # the dashboard's "create key": both work meanwhile
+    assert fake.accepted_keys == [fingerprint(OLD_KEY), fingerprint(NEW_KEY)]
+    async with client_for(fake) as client:
+        for key in (OLD_KEY, NEW_KEY):
+            assert (await client.post(MINT, headers=bearer(key))).status_code == 200
+        fake.rotate_key(NEW_KEY, revoke=NEW_KEY)  # revoking the key being added: kept
+        assert fake.accepted_keys == [fingerprint(OLD_KEY), fingerprint(NEW_KEY)]
+        fake.rotate_key(NEW_KEY, revoke="sk_orga_ai_never0accepted")  # unknown: no error
+        fake.rotate_key(NEW_KEY, revoke=OLD_KEY)
+        assert (await client.post(MINT, headers=bearer(OLD_KEY))).status_code == 401
+    for bad in ("", None):
+        with pytest.raises(ValueError, match="non-empty"):
+            fake.rotate_key(bad)  # type: ignore[arg-type]
+
+
+def test_accepted_keys_are_fingerprints_never_the_keys():
+    fake = FakeOrga(api_keys=[OLD_KEY, NEW_KEY])
+    assert fake.accepted_keys == [fingerprint(OLD_KEY), fingerprint(NEW_KEY)]
+    assert not any(key in shown for key in (OLD_KEY, NEW_KEY) for shown in fake.accepted_keys)
+    fake.accepted_keys.clear()  # a copy: the fake still accepts both
+    assert len(fake.accepted_keys) == 2
+    with pytest.raises(ValueError, match="api_keys"):
+        FakeOrga(api_keys=[])
 
 
 async def test_tokens_are_unique_jwts(pair):

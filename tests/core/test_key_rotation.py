@@ -28,6 +28,7 @@ from orga_asgi import (
     UpstreamAuthFailed,
 )
 from orga_asgi.keys import StaticKey, cached, fingerprint, from_env, from_file, per_principal
+from orga_asgi.observe import Observer, UpstreamAttempt
 from orga_asgi.testing import FakeOrga, RecordedCall
 from tests._support import LogCapture, caller, make_endpoint
 from tests.core.test_key_providers import Clock, SecretVolume, Source
@@ -276,3 +277,32 @@ async def test_no_provider_shows_a_key_in_the_endpoints_repr_or_errors(
         fake.rotate_key(K1, revoke=K2)
         await endpoint.aclose()
     assert isinstance(endpoint, OrgaClientSecrets)
+
+
+async def test_the_retry_with_a_rotated_key_is_reported_as_a_resend_to_every_observer() -> None:
+    # The HTTP conventions count a resend "for any reason, including authorization failure":
+    # the mint's second client-secrets request continues the count, for every observer.
+    class Attempts(Observer):
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, int | None, int]] = []
+
+        def on_upstream_attempt(self, attempt: UpstreamAttempt) -> None:
+            self.seen.append((attempt.call, attempt.status, attempt.resend_count))
+
+    fake, source, attempts = FakeOrga(api_key=K1), Source(K1), Attempts()
+    endpoint = make_endpoint(fake, api_key=cached(source.fetch), observers=(attempts,))
+    await endpoint.issue()
+    fake.rotate_key(K2, revoke=K1)
+    source.value = K2
+    await endpoint.issue()
+    await endpoint.issue()  # a mint of its own: its count starts afresh
+    await endpoint.aclose()
+    assert attempts.seen == [
+        ("client-secrets", 200, 0),
+        ("ice-config", 200, 0),
+        ("client-secrets", 401, 0),
+        ("client-secrets", 200, 1),
+        ("ice-config", 200, 0),
+        ("client-secrets", 200, 0),
+        ("ice-config", 200, 0),
+    ]

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
-from orga_asgi import ConfigurationError, Principal, Secret, UpstreamAuthFailed
-from orga_asgi.keys import KeyProvider, StaticKey, validate_key
+from orga_asgi import (
+    ConfigurationError,
+    EndpointConfig,
+    OrgaClientSecrets,
+    Principal,
+    Secret,
+    UpstreamAuthFailed,
+    allow_anonymous,
+)
+from orga_asgi.keys import KeyProvider, StaticKey, fingerprint, from_env, validate_key
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
 from tests._support import caller, make_endpoint
 
@@ -127,3 +136,103 @@ def test_validate_key_messages(value: object, message: str) -> None:
         validate_key(value, source="MY_KEY")
     if isinstance(value, str) and value.strip():
         assert value.strip() not in str(info.value)
+
+
+# --- The default source: ORGA_API_KEY, then ORGAAI_API_KEY, as keys.from_env() --------------
+
+ENV_KEY = "sk_orga_ai_" + "from0the0environment"
+VENDOR_KEY = "sk_orga_ai_" + "vendor0spelling0key"
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """``os.environ`` without the developer's own ORGA_* / ORGAAI_* variables."""
+    for name in [n for n in os.environ if n.startswith(("ORGA_", "ORGAAI_"))]:
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("name", ["ORGA_API_KEY", "ORGAAI_API_KEY"])
+async def test_from_env_reads_each_default_variable_of_the_real_environment(
+    environment: pytest.MonkeyPatch, name: str
+) -> None:
+    environment.setenv(name, ENV_KEY)
+    provider = from_env()
+    assert (await provider.resolve(None)).reveal() == ENV_KEY
+    assert name in repr(provider) and ENV_KEY not in repr(provider)
+
+
+async def test_from_env_prefers_orga_api_key(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("ORGAAI_API_KEY", VENDOR_KEY)
+    environment.setenv("ORGA_API_KEY", ENV_KEY)
+    assert (await from_env().resolve(None)).reveal() == ENV_KEY
+
+
+async def test_an_endpoint_without_api_key_reads_orgaai_api_key(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("ORGAAI_API_KEY", VENDOR_KEY)
+    fake = FakeOrga(api_key=VENDOR_KEY)
+    async with make_endpoint(fake, api_key=None) as endpoint:
+        await endpoint.issue()
+    assert [c.key_fingerprint for c in fake.calls_to("client-secrets")] == [fingerprint(VENDOR_KEY)]
+    assert VENDOR_KEY not in repr(endpoint)
+
+
+@pytest.mark.parametrize("empty", ["", " \n"])
+async def test_an_endpoint_prefers_orga_api_key_and_skips_an_empty_one(
+    environment: pytest.MonkeyPatch, empty: str
+) -> None:
+    environment.setenv("ORGAAI_API_KEY", VENDOR_KEY)
+    environment.setenv("ORGA_API_KEY", ENV_KEY)
+    fake = FakeOrga(api_keys=[ENV_KEY, VENDOR_KEY])
+    async with make_endpoint(fake, api_key=None) as endpoint:
+        await endpoint.issue()
+        environment.setenv("ORGA_API_KEY", empty)  # `ORGA_API_KEY=` in a .env file: not set
+        async with make_endpoint(fake, api_key=None) as second:
+            await second.issue()
+    assert [c.key_fingerprint for c in fake.calls_to("client-secrets")] == [
+        fingerprint(ENV_KEY),
+        fingerprint(VENDOR_KEY),
+    ]
+
+
+def test_an_endpoint_without_any_key_names_both_variables(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    for build in (
+        lambda: OrgaClientSecrets(authorize=allow_anonymous),
+        lambda: EndpointConfig.from_env(authorize=allow_anonymous),
+    ):
+        with pytest.raises(ConfigurationError) as info:
+            build()
+        message = str(info.value)
+        assert "ORGA_API_KEY or ORGAAI_API_KEY" in message
+        assert "api_key=" in message and "sandbox=True" in message  # still the way out
+
+
+def test_a_bad_orgaai_api_key_is_named_and_not_shown(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("ORGAAI_API_KEY", " " + VENDOR_KEY)
+    with pytest.raises(ConfigurationError, match="white space") as info:
+        OrgaClientSecrets(authorize=allow_anonymous)
+    assert "ORGAAI_API_KEY" in str(info.value) and VENDOR_KEY not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["ORGA_API_KEY", "ORGAAI_API_KEY"])
+def test_orga_sandbox_refuses_a_real_key_in_either_variable(
+    environment: pytest.MonkeyPatch, name: str
+) -> None:
+    environment.setenv("ORGA_SANDBOX", "1")
+    environment.setenv(name, VENDOR_KEY)
+    with pytest.raises(ConfigurationError, match="ORGA_SANDBOX=1") as info:
+        OrgaClientSecrets(authorize=allow_anonymous)
+    assert "ORGAAI_API_KEY" in str(info.value) and VENDOR_KEY not in str(info.value)
+
+
+def test_orga_sandbox_beside_the_fakes_own_key_in_orgaai_api_key_starts(
+    environment: pytest.MonkeyPatch,
+) -> None:
+    environment.setenv("ORGA_SANDBOX", "1")
+    environment.setenv("ORGAAI_API_KEY", FAKE_API_KEY)
+    endpoint = OrgaClientSecrets(authorize=allow_anonymous)
+    assert endpoint.config.sandbox is True

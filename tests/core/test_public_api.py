@@ -61,6 +61,7 @@ OBSERVE = {
     "HandlesExpired",
     "Observer",
     "TokenIssued",
+    "UpstreamAttempt",
     "logfmt",
     "parse_logfmt",
     "token_fingerprint",

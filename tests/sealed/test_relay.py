@@ -420,12 +420,15 @@ async def test_the_redeem_audit_names_the_mints_fingerprint_and_the_conversation
     assert started.path == RELAY and started.upstream_attempts == 1
 
 
-async def test_no_token_handle_or_instructions_in_any_log_line(fake: FakeOrga) -> None:
+async def test_no_token_handle_or_instructions_in_any_log_line(
+    fake: FakeOrga, caplog: pytest.LogCaptureFixture
+) -> None:
     remember((PROMPT,))
     app, _ = sealed_app(fake, session_policy=SessionPolicy(instructions=Pinned(PROMPT)))
     logs = LogCapture()
+    # Every orga_asgi logger at DEBUG for this test only: caplog restores the level after.
+    caplog.set_level(logging.DEBUG, logger="orga_asgi")
     with logs.installed():
-        logging.getLogger("orga_asgi").setLevel(logging.DEBUG)
         async with caller(app) as client:
             handle = await mint(client)
             await start(client, handle)

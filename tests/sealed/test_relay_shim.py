@@ -8,8 +8,10 @@ server on 127.0.0.1, which records what arrived.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -205,6 +207,44 @@ def test_the_shim_is_a_shipped_static_file() -> None:
     for name in ("../__init__.py", "__init__.py", "/etc/passwd", ""):
         with pytest.raises(ValueError, match="ships no static file"):
             static_path(name)
+
+
+SEALED_DOC = Path(__file__).resolve().parents[2] / "docs" / "sealed.md"
+
+
+def prose(text: str) -> str:
+    """``text`` with comment stars and line breaks folded to single spaces, lower case."""
+    return re.sub(r"\s+", " ", re.sub(r"^\s*\*+ ?", "", text, flags=re.M)).lower()
+
+
+def section(markdown: str, heading: str) -> str:
+    """The body of the ``## heading`` section of ``markdown``, up to the next heading."""
+    found = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^#|\Z)", markdown, re.M | re.S)
+    assert found, f"docs/sealed.md has no '## {heading}' section"
+    return prose(found.group(1))
+
+
+def test_the_shims_header_says_when_to_drop_it() -> None:
+    text = static_path(RELAY_SHIM).read_text(encoding="utf-8")
+    header = prose(text[: text.index("(function")])  # the leading comments, before any code
+    assert "when to drop it:" in header
+    when = header[header.index("when to drop it:") :]
+    # Once the SDK honours baseUrl: delete the script and point baseUrl at the relay.
+    assert "honours `baseurl`" in when and "delete this script" in when
+    assert "orgaai.init({ baseurl:" in when
+    assert "no npm release does as of 1.0.0" in when  # why it is needed today
+    assert "@orga-ai/core" in when
+
+
+def test_the_sealed_doc_states_the_honest_limit_and_when_to_drop_the_shim() -> None:
+    markdown = SEALED_DOC.read_text(encoding="utf-8")
+    limit = section(markdown, "The honest limit")
+    assert "`session.update`" in limit and "mid-session" in limit
+    assert "data channel" in limit
+    assert "not what a connected client does after" in limit  # what sealing does not cover
+    browser = section(markdown, "In the browser")
+    assert "orga-relay-shim.js" in browser
+    assert "drop it once you run an `@orga-ai/core` release that honours `baseurl`" in browser
 
 
 # --- over Node's real fetch, to a server on 127.0.0.1 --------------------------------------

@@ -17,7 +17,11 @@ Why a FastAPI route whose response *is the core endpoint run as ASGI*, and not
   stages; an ``HTTPException`` it raises keeps FastAPI's own error body.
 
 A second route, hidden from the schema and without ``current_user``, hands every other method
-to the core, so CORS preflights and the core's 405 body keep working. The router's lifespan
+to the core, so CORS preflights and the core's 405 body keep working. A sealed endpoint's
+relay (``POST {relay_prefix}/v1/realtime/calls``) is a plain Starlette ``Route`` whose app *is*
+``endpoint.relay``: every method, the raw scope, ``receive`` and ``send``, no dependency (the
+session handle is its credential) and no OpenAPI entry; a prefix given to ``include_router``
+applies to it as to the token route. The router's lifespan
 closes the endpoint: FastAPI merges an included router's lifespan into the app's from 0.115.2
 (the oldest release claimed) up to the latest.
 """
@@ -31,6 +35,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, params
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from orga_asgi import DEFAULT_PATH, ConfigurationError, OrgaClientSecrets, Principal
@@ -87,7 +92,8 @@ class OrgaRouter(APIRouter):
             ``Depends(...)``/``Security(..., scopes=[...])``.
         principal: turns the user into a :class:`orga_asgi.Principal`; default: a Principal
             kept as is, else ``Principal(id=str(user.id))``.
-        path: where the route is served.
+        path: where the route is served. A sealed endpoint's relay is served beside it, at
+            ``endpoint.relay_path``.
         endpoint: a ready endpoint (built with ``authorize=OrgaRouter.authorize_hook``);
             leave ``None`` to build one from ``endpoint_options``.
         tags: OpenAPI tags of the route.
@@ -96,7 +102,8 @@ class OrgaRouter(APIRouter):
             ``rate_limits``, ``allowed_origins``, ...), except ``authorize``.
 
     Raises:
-        ConfigurationError: a setting is wrong (also any error of ``OrgaClientSecrets``).
+        ConfigurationError: a setting is wrong (also any error of ``OrgaClientSecrets``), or
+            ``path`` is the relay's path.
     """
 
     def __init__(
@@ -110,7 +117,7 @@ class OrgaRouter(APIRouter):
         include_in_schema: bool = True,
         **endpoint_options: Any,
     ) -> None:
-        normalize_path(path)  # the core's one route-path check
+        route_path = normalize_path(path)  # the core's one route-path check
         if "authorize" in endpoint_options:
             raise ConfigurationError(
                 "OrgaRouter decides who asks through current_user=...; drop authorize=..."
@@ -124,6 +131,11 @@ class OrgaRouter(APIRouter):
         if endpoint is None:
             endpoint = OrgaClientSecrets(authorize=self.authorize_hook, **endpoint_options)
         self.endpoint = endpoint
+        if endpoint.relay is not None and route_path == endpoint.relay_path:
+            raise ConfigurationError(
+                f"path {path!r} is the relay's path; change path=... or the endpoint's "
+                "relay_prefix=..."
+            )
         super().__init__(lifespan=self._lifespan)
         dependency = (
             current_user if isinstance(current_user, params.Depends) else Depends(current_user)
@@ -157,6 +169,16 @@ class OrgaRouter(APIRouter):
             response_model=None,
             include_in_schema=False,
         )
+        if endpoint.relay is not None:
+            # The relay is an ASGI app: Starlette hands it the request untouched, every method.
+            self.routes.append(
+                Route(
+                    endpoint.relay_path,
+                    endpoint.relay,
+                    include_in_schema=False,
+                    name="orga_relay",
+                )
+            )
 
     def authorize_hook(self, request: Request) -> Principal | None:
         """The core's ``authorize``: the user the route's dependency resolved, as a Principal.

@@ -21,6 +21,12 @@ without the plugin's guards, hands every other method to the core too, so CORS p
 identity ``after_request`` hook: the app's hooks expect a ``Response`` (``.headers``,
 ``.set_cookie``) and this route has none, so they are not applied to it.
 
+A sealed endpoint's relay (``POST {relay_prefix}/v1/realtime/calls``) is an ``@asgi`` handler
+at ``endpoint.relay_path`` that awaits ``endpoint.relay`` with the raw scope, ``receive`` and
+``send``: every method, the relay's own front stages, body cap and error bodies. The session
+handle is its credential, so it has none of the plugin's guards, is excluded from the app's
+authentication middleware (``exclude_from_auth``) and is not in the schema.
+
 Handlers of the app that mint themselves (``await orga.issue(...)`` through the ``orga``
 dependency) raise :class:`orga_asgi.OrgaError`; the plugin registers
 :func:`orga_error_handler` for it, so a rate limit there is the route's 429 (same body,
@@ -31,14 +37,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from litestar import Request, Response, route
+from litestar import Request, Response, asgi, route
 from litestar.di import Provide
 from litestar.enums import HttpMethod
+from litestar.handlers import ASGIRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins import InitPlugin
 from litestar.types import ASGIApp  # at runtime: Litestar resolves the return annotation
+from litestar.types import Receive as LitestarReceive
+from litestar.types import Scope as LitestarScope
+from litestar.types import Send as LitestarSend
 
-from orga_asgi import OrgaClientSecrets, OrgaError, RequestError, error_response
+from orga_asgi import ConfigurationError, OrgaClientSecrets, OrgaError, RequestError, error_response
 from orga_asgi._log import get_logger
 from orga_asgi._middleware import normalize_path
 
@@ -105,24 +115,31 @@ class OrgaPlugin(InitPlugin):
     """Serve the Orga client-secrets route in a Litestar app.
 
     ``on_app_init`` adds the route (documented in OpenAPI with its 200 and error bodies),
-    a shutdown hook closing the endpoint, the ``orga`` dependency and the exception handler
-    for :class:`orga_asgi.OrgaError`.
+    a sealed endpoint's relay at ``endpoint.relay_path`` (not in the schema), a shutdown
+    hook closing the endpoint, the ``orga`` dependency and the exception handler for
+    :class:`orga_asgi.OrgaError`.
 
     Args:
         config: the plugin settings; default: every default of :class:`OrgaPluginConfig`,
             the endpoint's settings read from the ``ORGA_*`` environment variables.
 
     Raises:
-        ConfigurationError: a setting is wrong (also any error of ``OrgaClientSecrets``).
+        ConfigurationError: a setting is wrong (also any error of ``OrgaClientSecrets``), or
+            ``path`` is the relay's path.
     """
 
     __slots__ = ("config", "endpoint")
 
     def __init__(self, config: OrgaPluginConfig | None = None) -> None:
         config = config if config is not None else OrgaPluginConfig()
-        normalize_path(config.path)  # the core's one route-path check
+        path = normalize_path(config.path)  # the core's one route-path check
         self.config = config
         self.endpoint = config.build_endpoint()
+        if self.endpoint.relay is not None and path == self.endpoint.relay_path:
+            raise ConfigurationError(
+                f"path {config.path!r} is the relay's path; change OrgaPluginConfig(path=...) "
+                "or the endpoint's relay_prefix=..."
+            )
 
     def _provide(self) -> OrgaClientSecrets:
         return self.endpoint
@@ -131,8 +148,22 @@ class OrgaPlugin(InitPlugin):
     async def _as_is(response: ASGIApp) -> ASGIApp:
         return response
 
+    def _relay_handler(self, relay: ASGIApp) -> ASGIRouteHandler:
+        async def orga_relay(
+            scope: LitestarScope, receive: LitestarReceive, send: LitestarSend
+        ) -> None:
+            await relay(scope, receive, send)
+
+        return asgi(
+            self.endpoint.relay_path,
+            name="orga_relay",
+            copy_scope=True,
+            opt={"exclude_from_auth": True},  # the session handle is the credential
+        )(orga_relay)
+
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        """Add the route, the shutdown hook and the dependency to the app.
+        """Add the route (and a sealed endpoint's relay), the shutdown hook and the
+        dependency to the app.
 
         Args:
             app_config: the application's configuration, being built.
@@ -181,6 +212,10 @@ class OrgaPlugin(InitPlugin):
         )(orga_client_secrets_other_methods)
         # The hidden handler first: it claims OPTIONS before Litestar adds its default one.
         app_config.route_handlers.extend([hidden, documented])
+        if self.endpoint.relay is not None:
+            app_config.route_handlers.append(
+                self._relay_handler(cast("ASGIApp", self.endpoint.relay))
+            )
         app_config.on_shutdown.append(self.endpoint.aclose)
         if config.dependency_key:
             app_config.dependencies[config.dependency_key] = Provide(

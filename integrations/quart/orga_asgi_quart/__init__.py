@@ -13,6 +13,10 @@ outside that context and make the adapter re-implement quart-auth's cookie check
 the small JSON response is buffered, and the app's own ``before_request`` and
 ``after_request`` functions apply to the route, as to any Quart route.
 
+A sealed endpoint's relay (``POST {relay_prefix}/v1/realtime/calls``) is served the same way,
+by a second route at ``endpoint.relay_path`` whose view hands the request to
+``endpoint.relay``: its own front stages, body cap and error bodies, every method.
+
 Lifecycle: ``before_serving`` checks that quart-auth is set up when the hook needs it,
 ``after_serving`` awaits ``endpoint.aclose()`` (upstream pool, limit store); the endpoint
 opens its pool lazily, on the serving loop, at the first request.
@@ -51,6 +55,8 @@ from orga_asgi._middleware import normalize_path
 if TYPE_CHECKING:
     from quart.wrappers.request import Body
     from starlette.requests import Request
+
+    from orga_asgi._types import ASGIApp
 
 __all__ = ["EXTENSION_KEY", "OrgaQuart", "OrgaState", "quart_auth_user"]
 
@@ -99,7 +105,8 @@ class OrgaQuart:
         app: the app to set up now; or call :meth:`init_app` later.
         **options: ``path`` (default ``/api/orga-client-secrets``) and the options of
             :class:`~orga_asgi.OrgaClientSecrets`; ``authorize`` is required, e.g.
-            :func:`quart_auth_user`.
+            :func:`quart_auth_user`. A sealed endpoint's relay is served beside the route, at
+            ``endpoint.relay_path``.
 
     Raises:
         ConfigurationError: an option is unknown (with a did-you-mean), or a setting is wrong.
@@ -112,10 +119,12 @@ class OrgaQuart:
             self.init_app(app)
 
     def init_app(self, app: Quart) -> None:
-        """Build ``app``'s endpoint, register its route and its serving hooks.
+        """Build ``app``'s endpoint, register its route (and a sealed endpoint's relay) and
+        its serving hooks.
 
         Raises:
-            ConfigurationError: a setting is wrong, or ``app`` already has the extension.
+            ConfigurationError: a setting is wrong, ``app`` already has the extension, or the
+                route's path is the relay's.
         """
         if EXTENSION_KEY in app.extensions:
             raise ConfigurationError("OrgaQuart is already set up on this app.")
@@ -124,12 +133,26 @@ class OrgaQuart:
         path = normalize_path(self.options.get("path") or from_config or DEFAULT_PATH)
         config = EndpointConfig.from_env(found, _PREFIX, **_without_path(self.options))
         endpoint = OrgaClientSecrets(config=config)
+        relay = endpoint.relay
+        if relay is not None and path == endpoint.relay_path:
+            raise ConfigurationError(
+                f"path {path!r} is the relay's path; change path=... (ORGA_PATH) or "
+                "relay_prefix=... (ORGA_RELAY_PREFIX)."
+            )
         state = OrgaState(endpoint=endpoint, path=path)
         app.extensions[EXTENSION_KEY] = state
-        view = _view(endpoint)
+        view = _view(endpoint, "orga_client_secrets")
         app.add_url_rule(
             state.path, "orga_client_secrets", view, methods=_METHODS, strict_slashes=False
         )
+        if relay is not None:
+            app.add_url_rule(
+                endpoint.relay_path,
+                "orga_relay",
+                _view(relay, "orga_relay"),
+                methods=_METHODS,
+                strict_slashes=False,
+            )
         authorize = endpoint.config.authorize
 
         async def check_setup() -> None:
@@ -198,14 +221,16 @@ def _orga_keys(config: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-def _view(endpoint: OrgaClientSecrets) -> Callable[[], Awaitable[Response]]:
-    async def orga_client_secrets() -> Response:
+def _view(app: ASGIApp, name: str) -> Callable[[], Awaitable[Response]]:
+    """A view that lets ``app`` (the endpoint, or its relay) answer the request as ASGI."""
+
+    async def view() -> Response:
         sent: list[_Message] = []
 
         async def send(message: _Message) -> None:
             sent.append(message)
 
-        await endpoint(request.scope, _receive(request.body), send)  # type: ignore[arg-type]
+        await app(request.scope, _receive(request.body), send)  # type: ignore[arg-type]
         if not sent or sent[0]["type"] != "http.response.start":
             raise RuntimeError("the orga-asgi endpoint sent no response")
         start = sent[0]
@@ -213,7 +238,8 @@ def _view(endpoint: OrgaClientSecrets) -> Callable[[], Awaitable[Response]]:
         body = b"".join(m.get("body", b"") for m in sent[1:])
         return current_app.response_class(body, status=start["status"], headers=headers)
 
-    return orga_client_secrets
+    view.__name__ = view.__qualname__ = name
+    return view
 
 
 def _receive(body: Body) -> Callable[[], Awaitable[_Message]]:

@@ -46,8 +46,8 @@ class Metrics:
             proxy.
     """
 
-    __slots__ = ("_refusal_attrs", "duration", "in_flight", "issued", "queue", "refused",
-                 "store_up")  # fmt: skip
+    __slots__ = ("_refusal_attrs", "duration", "expired", "in_flight", "issued", "queue",
+                 "refused", "store_up")  # fmt: skip
 
     def __init__(self, meter_provider: MeterProvider | None) -> None:
         meter = metrics.get_meter("orga_asgi", __version__, meter_provider, SCHEMA_URL)
@@ -60,6 +60,7 @@ class Metrics:
             "Time a mint waited for an upstream slot.", QUEUE_BUCKETS,
         )  # fmt: skip
         self.issued = self.in_flight = 0
+        self.expired = 0  # sealed handles swept unredeemed: added to only when some are
         self.refused: dict[str, int] = {}  # by error code: a bounded set of keys
         self.store_up = 1
         self._refusal_attrs: dict[str, Attributes] = {}
@@ -75,6 +76,11 @@ class Metrics:
             "orga_asgi.in_flight", callbacks=[self._observe_in_flight], unit="{request}",
             description="Mints in progress: admission, upstream slot wait and exchange.",
         )  # fmt: skip
+        meter.create_observable_counter(
+            "orga_asgi.handles.expired", callbacks=[self._observe_expired], unit="{handle}",
+            description="Sealed session handles that expired unredeemed (minted, never used "
+            "to start a session).",
+        )  # fmt: skip
         meter.create_observable_gauge(
             "orga_asgi.ratelimit.store.available", callbacks=[self._observe_store], unit="1",
             description="1 while the shared rate-limit store answers, 0 while it is down.",
@@ -85,6 +91,10 @@ class Metrics:
 
     def _observe_issued(self, options: CallbackOptions) -> Iterable[Observation]:
         return (Observation(self.issued),)
+
+    def _observe_expired(self, options: CallbackOptions) -> Iterable[Observation]:
+        # No point until a handle expired: an endpoint that is not sealed reports none.
+        return (Observation(self.expired),) if self.expired else ()
 
     def _observe_in_flight(self, options: CallbackOptions) -> Iterable[Observation]:
         return (Observation(self.in_flight),)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
     from orga_asgi._upstream import UpstreamAttempt
+    from orga_asgi.observe import HandlesExpired
 
 __all__ = ["OpenTelemetryObserver"]
 
@@ -81,3 +82,8 @@ class OpenTelemetryObserver(Observer):
     def on_store_state(self, available: bool) -> None:
         """Remember the shared store's state for the gauge."""
         self._metrics.store_up = 1 if available else 0
+
+    def on_handles_expired(self, event: HandlesExpired) -> None:
+        """Count the sealed handles a sweep found expired unredeemed (told only when it
+        found some: nothing is done for an endpoint whose handles are all redeemed)."""
+        self._metrics.expired += event.count
