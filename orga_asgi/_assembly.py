@@ -81,7 +81,9 @@ def assemble(config: EndpointConfig, close: Callable[[], Awaitable[None]]) -> Pa
         timeout=config.timeout,
         deadline=config.deadline,
         retries=config.retries,
-        on_attempt=events.upstream_attempt,
+        # Nobody reads the attempts themselves: only count them, for the audit event.
+        on_attempt=events.upstream_attempt if events.wants_attempts else None,
+        on_count=events.count_attempt,
     )
     keys = config.key_provider()
     slots = UpstreamSlots(

@@ -226,6 +226,17 @@ class Observers:
         for handler in self._requests:
             self._call(handler, event, "on_request")
 
+    @property
+    def wants_attempts(self) -> bool:
+        """Whether anyone listens for upstream attempts (else they are only counted)."""
+        return bool(self._attempts)
+
+    def count_attempt(self) -> None:
+        """Count one upstream attempt on the request being minted (the audit event's)."""
+        counts = counting_attempts.get()
+        if counts is not None:
+            counts.upstream_attempts += 1
+
     def upstream_attempt(self, attempt: UpstreamAttempt) -> None:
         """The exchange's ``on_attempt``: count it on the request being minted, tell all."""
         counts = counting_attempts.get()

@@ -6,7 +6,7 @@ import asyncio
 import errno
 from typing import TYPE_CHECKING, Any
 
-from .base import TransportFailure, TransportTimeout, UpstreamReply
+from .base import MAX_UPSTREAM_BODY, TransportFailure, TransportTimeout, UpstreamReply
 from .decoding import ACCEPT_ENCODING, read_body
 
 if TYPE_CHECKING:
@@ -92,13 +92,20 @@ class AiohttpTransport:
         try:
             async with session.request(method, target, headers=headers, **kwargs) as resp:
                 answered = True
-                content = await read_body(
-                    resp.content.iter_any(),
-                    status=resp.status,
-                    # Every Content-Encoding line: two lines are two codings, as in httpx.
-                    content_encoding=", ".join(resp.headers.getall("Content-Encoding", ())),
-                    content_length=resp.content_length,
-                )
+                # Every Content-Encoding line: two lines are two codings, as in httpx.
+                codings = resp.headers.getall("Content-Encoding", ())
+                length = resp.content_length
+                if not codings and length is not None and length <= MAX_UPSTREAM_BODY:
+                    # Not encoded, and a length within the cap: aiohttp's parser stops at
+                    # Content-Length, so one read() is bounded (what a mint gets from Orga).
+                    content = await resp.read()
+                else:
+                    content = await read_body(
+                        resp.content.iter_any(),
+                        status=resp.status,
+                        content_encoding=", ".join(codings),
+                        content_length=length,
+                    )
                 return UpstreamReply(
                     resp.status,
                     content,

@@ -74,6 +74,7 @@ class Exchange:
         retries: how many times a call is retried after a 502/503/504 or a safe failure.
         on_attempt: told about every HTTP attempt; what it raises is logged once (DEBUG)
             and otherwise ignored.
+        on_count: without ``on_attempt``, called once per attempt with nothing built.
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class Exchange:
         deadline: float,
         retries: int,
         on_attempt: AttemptHook | None = None,
+        on_count: Callable[[], None] | None = None,
     ) -> None:
         self._transport = transport
         self._mint = Route("client-secrets", "POST", f"{base_url}/v1/realtime/client-secrets")
@@ -93,7 +95,7 @@ class Exchange:
         self._timeout = timeout
         self._deadline = deadline
         self._retries = retries
-        self._report = Reporter(on_attempt).report
+        self._report = Reporter(on_attempt, on_count).report
 
     async def issue(self, api_key: Secret, *, resent: int = 0) -> ClientSecrets:
         """Mint a token with ``api_key`` and fetch its ICE servers; ``resent``: times this

@@ -106,7 +106,7 @@ def _json_object(body: bytes, route: str) -> dict[str, Any]:
 def check_content_type(content_type: str | None, route: str) -> None:
     """Refuse a 2xx that says it is not JSON: a captive portal, a CDN's or a proxy's page,
     a ``base_url`` pointing at a website. No ``Content-Type`` at all is tolerated."""
-    if not content_type:
+    if not content_type or content_type == "application/json":  # the usual answer: at once
         return
     media = content_type.partition(";")[0].strip().lower()
     kind, _, subtype = media.partition("/")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import sniffio
 
@@ -24,17 +25,19 @@ class _AutoTransport:
         self._aiohttp = AiohttpTransport(timeout=timeout, limit=limit)
         self._httpx = HttpxTransport(None, timeout=timeout)
 
-    async def request(
+    def request(
         self,
         method: str,
         url: str,
         authorization: str,
         timeout: float,
         body: bytes | None = None,
-    ) -> UpstreamReply:
+    ) -> Coroutine[Any, Any, UpstreamReply]:
+        # A plain method handing back the chosen transport's coroutine: no frame of its own
+        # on every upstream call.
         if sniffio.current_async_library() == "asyncio":
-            return await self._aiohttp.request(method, url, authorization, timeout, body)
-        return await self._httpx.request(method, url, authorization, timeout, body)
+            return self._aiohttp.request(method, url, authorization, timeout, body)
+        return self._httpx.request(method, url, authorization, timeout, body)
 
     async def aclose(self) -> None:
         await self._aiohttp.aclose()
