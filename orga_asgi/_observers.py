@@ -137,6 +137,7 @@ class Observers:
         "_requests",
         "_store",
         "client_key",
+        "wants_issues",
     )  # fmt: skip
 
     def __init__(
@@ -173,17 +174,14 @@ class Observers:
         self._issue_start = handlers("on_issue_start")
         self._issue_end = handlers("on_issue_end")
         self._queue = handlers("on_upstream_queue")
+        self.wants_issues = bool(self._issue_start or self._issue_end)
+        """Whether anyone listens for mints starting and ending (read twice per mint)."""
         self._closers = tuple(c for c in (getattr(o, "aclose", None) for o in every) if c)
         self._plain = audit_principal == "plain"
         # Fingerprints let an operator match a token seen elsewhere without storing tokens;
         # a per-process key unless configured, so they cannot be precomputed from tokens.
         self._key = audit_key.encode("utf-8") if audit_key else _process_key()
         self._failed: set[tuple[str, str, str]] = set()
-
-    @property
-    def wants_issues(self) -> bool:
-        """Whether anyone listens for mints starting and ending."""
-        return bool(self._issue_start or self._issue_end)
 
     @property
     def wants_queue(self) -> bool:

@@ -153,6 +153,11 @@ def _ice_server(server: object) -> dict[str, Any]:
     if not isinstance(listed, list) or not 0 < len(listed) <= _MAX_URLS:
         _invalid("ice-config: urls is not a string or a list of 1 to 32 strings")
     clean = [_ice_url(url) for url in listed]
+    turn = False
+    for url in clean:  # a loop, not any() over a generator: this runs on every mint
+        if url.startswith("turn"):
+            turn = True
+            break
     entry: dict[str, Any] = {"urls": clean[0] if isinstance(urls, str) else clean}
     for key in ("username", "credential"):
         if key in server:
@@ -162,9 +167,7 @@ def _ice_server(server: object) -> dict[str, Any]:
             entry[key] = value
     # A browser refuses the whole configuration (InvalidAccessError) for a TURN server
     # without both, so it would fail in the client instead of here.
-    if any(url.startswith("turn") for url in clean) and not (
-        "username" in entry and "credential" in entry
-    ):
+    if turn and not ("username" in entry and "credential" in entry):
         _invalid("ice-config: a TURN server lacks username or credential")
     return entry
 
