@@ -15,6 +15,7 @@ from ._errors import ApiKeyUnavailable, ConfigurationError, UpstreamAuthFailed
 from ._keys.check import KeyUnavailable
 from ._log import get_logger
 from ._principal import ANONYMOUS, Principal, Secret
+from ._ratelimit.admission import Admission
 from ._request_id import request_id_var
 from .keys import StaticKey, fingerprint, validate_key
 from .observe import TokenIssued
@@ -22,7 +23,6 @@ from .observe import TokenIssued
 if TYPE_CHECKING:
     from ._observers import Observers
     from ._ratelimit import LimitHeaders, RateLimitGate
-    from ._ratelimit.admission import Admission
     from ._upstream import ClientSecrets, Exchange, UpstreamSlots
     from .keys import KeyProvider
 
@@ -34,7 +34,7 @@ logger = get_logger("orga_asgi.keys")
 class Minter:
     """Admits a principal and mints for it; built once per endpoint."""
 
-    __slots__ = ("_checked", "_exchange", "_gate", "_keys", "_observers", "_slots")
+    __slots__ = ("_checked", "_exchange", "_gate", "_keys", "_observers", "_slots", "_static")
 
     def __init__(
         self,
@@ -52,6 +52,8 @@ class Minter:
         # A static key was validated at construction; any other provider's keys are
         # validated every time, as a constructor key is.
         self._checked = isinstance(keys, StaticKey)
+        # The default provider's one key, taken without a coroutine on every mint.
+        self._static = keys.key if isinstance(keys, StaticKey) else None
         self._observers = observers
 
     def key_of(self, principal: Principal, client: str | None) -> str:
@@ -89,7 +91,7 @@ class Minter:
             UpstreamError: the upstream failed; on 401/403 after asking the provider again
                 and retrying once if it gave another key.
         """
-        key = await self._key(principal)
+        key = self._static or await self._key(principal)
         try:
             secrets = await self._exchange.issue(key)
         except UpstreamAuthFailed as exc:
@@ -145,20 +147,21 @@ class Minter:
         return key
 
 
-class Admitted:
-    """What :meth:`Minter.admit` returns: a plain object rather than an
-    ``asynccontextmanager``, so a refusal (the 429 path) crosses no generator frames."""
+class Admitted(Admission):
+    """What :meth:`Minter.admit` returns: the principal's :class:`Admission` (none without
+    a key), then an upstream slot. A plain object rather than an ``asynccontextmanager``, so
+    a refusal (the 429 path) crosses no generator frames; the slot is taken without a
+    coroutine when one is free."""
 
-    __slots__ = ("_admission", "_gate", "_key", "_observers", "_slots")
+    __slots__ = ("_limited", "_observers", "_slots")
 
     def __init__(
         self, gate: RateLimitGate, slots: UpstreamSlots, observers: Observers, key: str | None
     ) -> None:
-        self._gate = gate
+        super().__init__(gate, key or "")
+        self._limited = key is not None
         self._slots = slots
         self._observers = observers
-        self._key = key
-        self._admission: Admission | None = None
 
     async def __aenter__(self) -> LimitHeaders | None:
         if self._observers.wants_issues:
@@ -167,14 +170,12 @@ class Admitted:
             self._observers.issue_started()
         limit = None
         try:
-            if self._key is not None:
-                admission = self._gate.admit(self._key)
-                limit = await admission.__aenter__()  # a refusal holds nothing
-                self._admission = admission
-            await self._slots.__aenter__()
+            if self._limited:
+                limit = await super().__aenter__()  # a refusal holds nothing
+            if not self._slots.take():
+                await self._slots.wait()
         except BaseException as exc:
-            if self._admission is not None:  # the slot was refused: give the admission back
-                await self._release(None)
+            self.leave()  # the slot was refused: give the admission back
             self._finished(exc)
             raise
         return limit
@@ -182,16 +183,9 @@ class Admitted:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
-        try:
-            await self._slots.__aexit__(exc_type, exc, tb)
-        finally:
-            await self._release(exc)
-            self._finished(exc)
-
-    async def _release(self, exc: BaseException | None) -> None:
-        admission, self._admission = self._admission, None
-        if admission is not None:
-            await admission.__aexit__(type(exc) if exc else None, exc, None)
+        self._slots.give()
+        self.leave()
+        self._finished(exc)
 
     def _finished(self, exc: BaseException | None) -> None:
         observers = self._observers

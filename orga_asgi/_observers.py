@@ -138,6 +138,7 @@ class Observers:
         "_store",
         "client_key",
         "wants_issues",
+        "wants_tokens",
     )  # fmt: skip
 
     def __init__(
@@ -176,6 +177,8 @@ class Observers:
         self._queue = handlers("on_upstream_queue")
         self.wants_issues = bool(self._issue_start or self._issue_end)
         """Whether anyone listens for mints starting and ending (read twice per mint)."""
+        self.wants_tokens = bool(self._issued)
+        """Whether anyone listens for issued tokens (read on every mint)."""
         self._closers = tuple(c for c in (getattr(o, "aclose", None) for o in every) if c)
         self._plain = audit_principal == "plain"
         # Fingerprints let an operator match a token seen elsewhere without storing tokens;
@@ -188,10 +191,6 @@ class Observers:
         """Whether anyone listens for upstream slot waits."""
         return bool(self._queue)
 
-    @property
-    def wants_tokens(self) -> bool:
-        """Whether anyone listens for issued tokens."""
-        return bool(self._issued)
 
     def fingerprint(self, token: str) -> str:
         """HMAC-SHA256 of ``token`` under the audit key, first 16 hex characters."""

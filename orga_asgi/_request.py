@@ -85,11 +85,13 @@ class Call(Answering):
             self.limit_headers = limit.headers
         await self.authorize()
         policy = None if route.sealer is None else await self.session_policy()
-        async with self.user_limit() as limit:
+        async with route.minter.admit(self.key) as limit:  # self.user_limit()
             if limit is not None:
                 self.limit_headers = limit.headers
             secrets = await self.mint()
-        await self.respond(await self.seal(secrets, policy))
+        if route.sealer is not None:
+            secrets = await self.seal(secrets, policy)
+        await self.respond(secrets)
 
     async def preflight(self) -> bool:
         """Answer a CORS preflight (``True``), refuse methods other than GET and POST."""

@@ -49,6 +49,10 @@ class Admission:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.leave()
+
+    def leave(self) -> None:
+        """Give the in-flight slot back, if held (once; nothing to await)."""
         if self._held:
             self._held = False
             self._gate.release_in_flight(self._key)

@@ -33,26 +33,51 @@ class UpstreamSlots:
         # Created on first use, inside the running event loop (asyncio or trio).
         self._semaphore: anyio.Semaphore | None = None
 
-    async def __aenter__(self) -> None:
+    def take(self) -> bool:
+        """Take a free slot at once (``True``, also with no limit), else ``False``: then
+        :meth:`wait`. The common case costs no coroutine."""
+        if self._limit is None:
+            return True
+        try:
+            self._sem(self._limit).acquire_nowait()
+        except anyio.WouldBlock:
+            return False
+        return True
+
+    async def wait(self) -> None:
+        """Wait for a slot, at most ``queue_timeout`` seconds (after :meth:`take` failed).
+
+        Raises:
+            Busy: no slot within the queue timeout.
+        """
         if self._limit is None:
             return
+        semaphore = self._sem(self._limit)
+        on_wait = self._on_wait
+        started = time.perf_counter()
+        try:
+            with anyio.move_on_after(self._queue_timeout):
+                await semaphore.acquire()
+                return
+        finally:
+            if on_wait is not None:
+                on_wait(time.perf_counter() - started)
+        raise Busy("no upstream slot within the queue timeout") from None
+
+    def _sem(self, limit: int) -> anyio.Semaphore:
         semaphore = self._semaphore
         if semaphore is None:
-            semaphore = self._semaphore = anyio.Semaphore(self._limit)
-        on_wait = self._on_wait
-        try:
-            semaphore.acquire_nowait()
-        except anyio.WouldBlock:
-            started = time.perf_counter()
-            try:
-                with anyio.move_on_after(self._queue_timeout):
-                    await semaphore.acquire()
-                    return
-            finally:
-                if on_wait is not None:
-                    on_wait(time.perf_counter() - started)
-            raise Busy("no upstream slot within the queue timeout") from None
+            semaphore = self._semaphore = anyio.Semaphore(limit)
+        return semaphore
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    def give(self) -> None:
+        """Give a taken slot back."""
         if self._semaphore is not None and self._limit is not None:
             self._semaphore.release()
+
+    async def __aenter__(self) -> None:
+        if not self.take():
+            await self.wait()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.give()
