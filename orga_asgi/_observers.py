@@ -191,7 +191,6 @@ class Observers:
         """Whether anyone listens for upstream slot waits."""
         return bool(self._queue)
 
-
     def fingerprint(self, token: str) -> str:
         """HMAC-SHA256 of ``token`` under the audit key, first 16 hex characters."""
         return token_fingerprint(token, self._key)
