@@ -51,9 +51,9 @@ class Minter:
         self._keys = keys
         # A static key was validated at construction; any other provider's keys are
         # validated every time, as a constructor key is.
-        self._checked = isinstance(keys, StaticKey)
+        self._checked = type(keys) is StaticKey
         # The default provider's one key, taken without a coroutine on every mint.
-        self._static = keys.key if isinstance(keys, StaticKey) else None
+        self._static = keys.key if type(keys) is StaticKey else None  # not a subclass's
         self._observers = observers
 
     def key_of(self, principal: Principal, client: str | None) -> str:
@@ -143,8 +143,11 @@ class Minter:
         except Exception as exc:
             # Only the type: a provider's exception text may quote anything, a key included.
             logger.error("The API key provider failed (%s)", type(exc).__name__)
-            raise ApiKeyUnavailable(type(exc).__name__) from None
-        return key
+            failed = type(exc).__name__
+        else:
+            return key
+        # Outside the handler, so the provider's exception is not this one's __context__.
+        raise ApiKeyUnavailable(failed)
 
 
 class Admitted(Admission):

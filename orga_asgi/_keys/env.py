@@ -53,10 +53,11 @@ class EnvKey:
         self._stale = False
 
     def _read(self) -> tuple[str, Secret]:
-        for name in self._names:
-            value = self._environ.get(name)
-            if value:  # an empty variable (`ORGA_API_KEY=` in a .env file) is not set
-                return name, validate_key(value, source=name)
+        # An empty or blank variable (`ORGA_API_KEY=` in a .env file) is not set: the same
+        # rule as the endpoint's default key.
+        found = first_set(self._environ, self._names)
+        if found is not None:
+            return found[0], validate_key(found[1], source=found[0])
         raise ConfigurationError(
             f"No Orga API key: set {' or '.join(self._names)} (from the Orga dashboard, API Keys)."
         )

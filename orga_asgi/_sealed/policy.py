@@ -260,6 +260,7 @@ def resolver(source: object) -> Callable[[Principal], Awaitable[SessionPolicy]] 
     hook = cast("Callable[[Principal], object]", source)
 
     async def resolve(principal: Principal) -> SessionPolicy:
+        raised = False
         try:
             policy = hook(principal)
             if inspect.isawaitable(policy):
@@ -269,7 +270,9 @@ def resolver(source: object) -> Callable[[Principal], Awaitable[SessionPolicy]] 
         except Exception as exc:
             # The type and place only: its text may quote anything, a prompt included.
             logger.error("the session_policy callable raised %s", where(exc))
-            raise InternalError("the session_policy callable raised") from None
+            raised = True  # raised below, outside the handler: no __context__ quoting it
+        if raised:
+            raise InternalError("the session_policy callable raised")
         if not isinstance(policy, SessionPolicy):
             logger.error("the session_policy callable returned %s, not a SessionPolicy",
                          type(policy).__name__)  # fmt: skip

@@ -89,6 +89,7 @@ class AiohttpTransport:
         # does by default), never followed to an origin the operator did not configure.
         kwargs["allow_redirects"] = False
         answered = False
+        failure: TransportFailure | TransportTimeout
         try:
             async with session.request(method, target, headers=headers, **kwargs) as resp:
                 answered = True
@@ -113,35 +114,35 @@ class AiohttpTransport:
                     resp.headers.get("Content-Type"),
                 )
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise TransportTimeout(type(exc).__name__) from None
+            failure = TransportTimeout(type(exc).__name__)
         except aiohttp.ClientConnectorError as exc:
-            raise TransportFailure("connect", retryable=True, detail=type(exc).__name__) from None
+            failure = TransportFailure("connect", retryable=True, detail=type(exc).__name__)
         except aiohttp.ServerDisconnectedError as exc:
             # A pooled keep-alive connection the upstream had already closed: before any
             # answer nothing was processed upstream, so a retry is safe.
-            raise TransportFailure(
+            failure = TransportFailure(
                 "disconnected", retryable=not answered, detail=type(exc).__name__
-            ) from None
+            )
         except aiohttp.ClientOSError as exc:
             # A reset (or broken pipe) before any response header: a pooled keep-alive
             # connection torn down with an RST instead of a FIN. Nothing was answered, so a
             # retry is as safe as after ServerDisconnectedError.
             retryable = not answered and exc.errno in (errno.ECONNRESET, errno.EPIPE)
-            raise TransportFailure(
+            failure = TransportFailure(
                 "disconnected", retryable=retryable, detail=type(exc).__name__
-            ) from None
+            )
         except aiohttp.ClientResponseError as exc:
             # Not HTTP: a malformed status line or header, headers past aiohttp's limits.
-            raise TransportFailure("protocol", retryable=False, detail=type(exc).__name__) from None
+            failure = TransportFailure("protocol", retryable=False, detail=type(exc).__name__)
         except aiohttp.ClientPayloadError as exc:
             # The body ended early (a cut connection, a short Content-Length, a broken chunk).
-            raise TransportFailure(
-                "disconnected", retryable=False, detail=type(exc).__name__
-            ) from None
+            failure = TransportFailure("disconnected", retryable=False, detail=type(exc).__name__)
         except (aiohttp.ClientError, OSError) as exc:
-            raise TransportFailure(
-                "transport", retryable=False, detail=type(exc).__name__
-            ) from None
+            failure = TransportFailure("transport", retryable=False, detail=type(exc).__name__)
+        # Raised here, after the handlers, not inside them: raised there it would carry the
+        # client library's exception as its __context__ (``from None`` only hides it from
+        # tracebacks), and that exception holds the request, Authorization header included.
+        raise failure
 
     async def aclose(self) -> None:
         """Close the session and its pool."""

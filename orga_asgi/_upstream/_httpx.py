@@ -53,6 +53,7 @@ class HttpxTransport:
         }
         request = client.build_request(method, url, headers=headers, timeout=timeout, content=body)
         answered = False
+        failure: TransportFailure | TransportTimeout
         try:
             # httpx applies its timeouts to network I/O only; custom transports (an
             # in-process ASGITransport among them) ignore them, so bound the call here too.
@@ -77,25 +78,27 @@ class HttpxTransport:
                 resp.headers.get("content-type"),
             )
         except (httpx.TimeoutException, TimeoutError) as exc:
-            raise TransportTimeout(type(exc).__name__) from None
+            failure = TransportTimeout(type(exc).__name__)
         except httpx.ConnectError as exc:
-            raise TransportFailure("connect", retryable=True, detail=type(exc).__name__) from None
+            failure = TransportFailure("connect", retryable=True, detail=type(exc).__name__)
         except (httpx.ReadError, httpx.WriteError) as exc:
             # Closed or reset: before the response head, as aiohttp's ServerDisconnectedError,
             # a pooled keep-alive connection the upstream had dropped, so a retry is safe.
-            raise TransportFailure(
+            failure = TransportFailure(
                 "disconnected", retryable=not answered, detail=type(exc).__name__
-            ) from None
+            )
         except httpx.RemoteProtocolError as exc:
             # Also how httpcore reports a pooled connection closed before any response
             # ("Server disconnected without sending a response"): retried like the above.
-            raise TransportFailure(
+            failure = TransportFailure(
                 "protocol", retryable=not answered, detail=type(exc).__name__
-            ) from None
+            )
         except (httpx.TransportError, httpx.StreamError, OSError) as exc:
-            raise TransportFailure(
-                "transport", retryable=False, detail=type(exc).__name__
-            ) from None
+            failure = TransportFailure("transport", retryable=False, detail=type(exc).__name__)
+        # Raised here, after the handlers, not inside them: raised there it would carry the
+        # client library's exception as its __context__ (``from None`` only hides it from
+        # tracebacks), and that exception holds the request, Authorization header included.
+        raise failure
 
     async def aclose(self) -> None:
         """Close the client if this transport created it."""

@@ -117,9 +117,13 @@ class Exchange:
             raise
         except Exception as exc:  # a bug, or a supplied transport breaking its contract
             logger.error("the upstream exchange failed unexpectedly: %s", where(exc))
-            raise UpstreamUnavailable(type(exc).__name__) from None
-        expires_at = minted_at + timedelta(seconds=ttl) if ttl is not None else None
-        return ClientSecrets(token, ice_servers, ttl, expires_at)
+            failed = type(exc).__name__
+        else:
+            expires_at = minted_at + timedelta(seconds=ttl) if ttl is not None else None
+            return ClientSecrets(token, ice_servers, ttl, expires_at)
+        # Outside the handler: no foreign exception (its request headers hold the key) as
+        # this one's __context__.
+        raise UpstreamUnavailable(failed)
 
     async def start_call(self, token: Secret, body: bytes) -> dict[str, Any]:
         """Start a session: ``POST /v1/realtime/calls`` with ``token`` and the JSON ``body``.
@@ -142,7 +146,8 @@ class Exchange:
             raise
         except Exception as exc:  # a bug, or a supplied transport breaking its contract
             logger.error("the upstream session start failed unexpectedly: %s", where(exc))
-            raise UpstreamUnavailable(type(exc).__name__) from None
+            failed = type(exc).__name__
+        raise UpstreamUnavailable(failed)  # outside the handler: no foreign __context__
 
     async def _call(
         self,
@@ -164,6 +169,7 @@ class Exchange:
             if remaining <= 0:
                 raise UpstreamTimeout("deadline exceeded")
             started = time.perf_counter()
+            broken: str | None = None
             try:
                 reply = await self._transport.request(
                     route.method, route.url, authorization, min(self._timeout, remaining), body
@@ -183,7 +189,7 @@ class Exchange:
             except Exception as exc:  # a supplied transport breaking its contract, or a bug
                 report(route, None, started, "transport", resend)
                 logger.error("Orga upstream call failed unexpectedly: %s", where(exc))
-                raise UpstreamUnavailable(type(exc).__name__) from None
+                broken = type(exc).__name__  # raised below, with no foreign __context__
             else:
                 ended = time.perf_counter()
                 if reply.status not in statuses or tries >= self._retries:
@@ -198,6 +204,8 @@ class Exchange:
                     report(route, reply.status, started, None, resend, ended)
                     return result
                 report(route, reply.status, started, str(reply.status), resend, ended)
+            if broken is not None:
+                raise UpstreamUnavailable(broken)
             tries += 1
             resend += 1
             # Full jitter keeps many workers from retrying in lock-step.

@@ -168,6 +168,15 @@ async def test_from_env_prefers_orga_api_key(environment: pytest.MonkeyPatch) ->
     assert (await from_env().resolve(None)).reveal() == ENV_KEY
 
 
+@pytest.mark.parametrize("empty", ["", " \n"])
+async def test_from_env_skips_an_empty_variable_as_the_endpoint_does(
+    environment: pytest.MonkeyPatch, empty: str
+) -> None:
+    environment.setenv("ORGA_API_KEY", empty)
+    environment.setenv("ORGAAI_API_KEY", VENDOR_KEY)
+    assert (await from_env().resolve(None)).reveal() == VENDOR_KEY
+
+
 async def test_an_endpoint_without_api_key_reads_orgaai_api_key(
     environment: pytest.MonkeyPatch,
 ) -> None:
