@@ -161,7 +161,10 @@ class Admitted(Admission):
     def __init__(
         self, gate: RateLimitGate, slots: UpstreamSlots, observers: Observers, key: str | None
     ) -> None:
-        super().__init__(gate, key or "")
+        # Admission's fields, set here: no super().__init__() frame on every mint.
+        self._gate = gate
+        self._key = key or ""
+        self._held = False
         self._limited = key is not None
         self._slots = slots
         self._observers = observers
@@ -173,13 +176,14 @@ class Admitted(Admission):
             self._observers.issue_started()
         limit = None
         try:
-            if self._limited:
-                limit = await super().__aenter__()  # a refusal holds nothing
+            if self._limited:  # a refusal holds nothing
+                limit = self.enter_now() if self._gate.local else await super().__aenter__()
             if not self._slots.take():
                 await self._slots.wait()
         except BaseException as exc:
             self.leave()  # the slot was refused: give the admission back
-            self._finished(exc)
+            if self._observers.wants_issues:
+                self._finished(exc)
             raise
         return limit
 
@@ -188,15 +192,14 @@ class Admitted(Admission):
     ) -> None:
         self._slots.give()
         self.leave()
-        self._finished(exc)
+        if self._observers.wants_issues:
+            self._finished(exc)
 
     def _finished(self, exc: BaseException | None) -> None:
-        observers = self._observers
-        if observers.wants_issues:
-            if exc is None:
-                outcome = "issued"
-            elif isinstance(exc, Exception):
-                outcome = describe(exc).code
-            else:
-                outcome = "cancelled"
-            observers.issue_finished(outcome)
+        if exc is None:
+            outcome = "issued"
+        elif isinstance(exc, Exception):
+            outcome = describe(exc).code
+        else:
+            outcome = "cancelled"
+        self._observers.issue_finished(outcome)

@@ -227,8 +227,9 @@ class Observers:
         """Whether anyone listens for upstream attempts (else they are only counted)."""
         return bool(self._attempts)
 
-    def count_attempt(self) -> None:
-        """Count one upstream attempt on the request being minted (the audit event's)."""
+    def count_attempt(self, *_attempt: object) -> None:
+        """Count one upstream attempt on the request being minted (the audit event's); the
+        exchange's report when nobody listens for attempts (its arguments are ignored)."""
         counts = counting_attempts.get()
         if counts is not None:
             counts.upstream_attempts += 1

@@ -17,6 +17,7 @@ import anyio
 from ._body import ClientGone
 from ._errors import Busy, RequestError
 from ._log import get_logger
+from ._observers import counting_attempts
 from ._request_id import request_id_var, resolve_request_id
 from ._responses import error_headers
 
@@ -71,7 +72,11 @@ class Answering:
         self.receive = receive
         self.send = send
         self.started = perf_counter()
-        found = self.found = {k: v for k, v in scope["headers"] if k in _WANTED}
+        found: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:  # a loop: no comprehension frame (3.11)
+            if name in _WANTED:
+                found[name] = value
+        self.found = found
         self.request_id = resolve_request_id(found.get(_REQUEST_ID))
 
     async def run(self) -> None:  # pragma: no cover - every request kind has its own
@@ -79,8 +84,13 @@ class Answering:
         raise NotImplementedError
 
     async def handle(self) -> None:
-        """Run the pipeline; refuse what it raised; tell the observers; reset the id."""
+        """Run the pipeline; refuse what it raised; tell the observers; reset the id.
+
+        The request id and the request itself are this task's context meanwhile: log
+        records carry the id, and the exchange counts its upstream attempts on the request
+        (the audit event's ``upstream_attempts``)."""
         token = request_id_var.set(self.request_id)
+        counting = counting_attempts.set(self)
         try:
             await self.run()
         except RequestError as exc:
@@ -99,6 +109,7 @@ class Answering:
                 await self.refuse(Busy("cancelled by the server"))
             raise
         finally:
+            counting_attempts.reset(counting)
             self.route.observers.request_finished(self)  # builds the event only if heard
             request_id_var.reset(token)
 

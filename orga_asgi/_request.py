@@ -5,6 +5,9 @@
     preflight -> https -> origin -> body -> ip_limit -> authorize
       -> user_limit (in-flight, windows, upstream slot) -> mint -> respond
 
+Each stage is a method of :class:`Call`, but the two that ``issue()`` shares with the
+route: those are the :class:`~orga_asgi._mint.Minter`'s (``user_limit`` is
+:meth:`~orga_asgi._mint.Minter.admit`, ``mint`` is :meth:`~orga_asgi._mint.Minter.mint`).
 Any stage ends the request by raising a :class:`RequestError`;
 :meth:`~orga_asgi._refuse.Answering.handle` turns it into a refusal answered from the
 endpoint's prebuilt error table (:mod:`orga_asgi._refuse`, the state and the answer).
@@ -19,7 +22,6 @@ from starlette.requests import Request
 from ._body import may_have_body, read_body
 from ._errors import HTTPSRequired, InternalError, MethodNotAllowed, RequestError, Unauthorized
 from ._log import get_logger
-from ._observers import counting_attempts
 from ._principal import Principal
 from ._proxy import is_loopback_host
 from ._refuse import Answering
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from ._config import EndpointConfig
-    from ._mint import Admitted, Minter
+    from ._mint import Minter
     from ._observers import Observers
     from ._origin import OriginPolicy
     from ._principal import AuthorizeResult
@@ -82,13 +84,16 @@ class Call(Answering):
         gate = route.gate  # self.ip_limit(), with no coroutine on the memory path
         limit = gate.check_ip_now(self.client) if gate.local else await gate.check_ip(self.client)
         if limit is not None:
-            self.limit_headers = limit.headers
+            self.limit_headers = limit
         await self.authorize()
         policy = None if route.sealer is None else await self.session_policy()
-        async with route.minter.admit(self.key) as limit:  # self.user_limit()
+        # user limit: the principal's in-flight slot, its windows (a too_many_in_flight
+        # refusal spends none), an upstream slot; held until the mint is over.
+        async with route.minter.admit(self.key) as limit:
             if limit is not None:
-                self.limit_headers = limit.headers
-            secrets = await self.mint()
+                self.limit_headers = limit
+            # mint: the key for this principal, then the exchange.
+            secrets = self.secrets = await route.minter.mint(self.principal)
         if route.sealer is not None:
             secrets = await self.seal(secrets, policy)
         await self.respond(secrets)
@@ -156,7 +161,7 @@ class Call(Answering):
         """Count the request against its client address's windows."""
         limit = await self.route.gate.check_ip(self.client)
         if limit is not None:
-            self.limit_headers = limit.headers
+            self.limit_headers = limit
 
     async def authorize(self) -> None:
         """Ask the hook who the caller is; ``None`` is 401, a broken contract is 500."""
@@ -183,20 +188,6 @@ class Call(Answering):
             raise InternalError("authorize hook contract")
         self.principal = principal
         self.key = self.route.minter.key_of(principal, self.client)
-
-    def user_limit(self) -> Admitted:
-        """Admission, held until the mint is over: the principal's in-flight slot, its
-        windows (a ``too_many_in_flight`` refusal spends none), an upstream slot."""
-        return self.route.minter.admit(self.key)
-
-    async def mint(self) -> ClientSecrets:
-        """The key for this principal, then the exchange (its attempts counted here)."""
-        token = counting_attempts.set(self)
-        try:
-            self.secrets = await self.route.minter.mint(self.principal)
-        finally:
-            counting_attempts.reset(token)
-        return self.secrets
 
     async def session_policy(self) -> SessionPolicy | None:
         """Sealed, with a callable ``session_policy``: this principal's policy, resolved

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from orga_asgi._principal import AuthHook, Principal
 
-from .verify import Verify, as_async_verify, checked
+from .verify import Verify, checked
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -28,12 +28,16 @@ class Bearer(AuthHook):
     www_authenticate = "Bearer"
 
     def __init__(self, verify: Verify) -> None:
-        self._check = as_async_verify(verify)
+        self._check = verify
 
     async def __call__(self, request: Request) -> Principal | None:
         # The raw ASGI header, not request.headers: this runs on every request, and the
         # refusal path should cost next to nothing.
-        raw = next((v for k, v in request.scope["headers"] if k == b"authorization"), b"")
+        raw = b""
+        for name, value in request.scope["headers"]:  # a loop: no generator frame
+            if name == b"authorization":
+                raw = value
+                break
         scheme, _, token = raw.decode("latin-1").partition(" ")
         token = token.strip(" ")
         if scheme.lower() != "bearer" or not _B64TOKEN.fullmatch(token):
@@ -46,7 +50,7 @@ class Cookie(AuthHook):
 
     def __init__(self, name: str, verify: Verify) -> None:
         self._name = name
-        self._check = as_async_verify(verify)
+        self._check = verify
 
     async def __call__(self, request: Request) -> Principal | None:
         value = request.cookies.get(self._name)

@@ -8,40 +8,20 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import cast
 
 from orga_asgi._errors import Forbidden
 from orga_asgi._principal import Principal
 from orga_asgi._redaction.exceptions import scrub_exception
 
-__all__ = ["AsyncVerify", "Verify", "as_async_verify", "checked"]
+__all__ = ["Verify", "checked"]
 
 Verify = Callable[[str], Awaitable[Principal | None] | Principal | None]
 """Checks a credential string (token or cookie value); sync or async."""
 
-AsyncVerify = Callable[[str], Awaitable[Principal | None]]
 
-
-def as_async_verify(verify: Verify) -> AsyncVerify:
-    """Wrap ``verify`` once, at construction, so the hot path always awaits one call."""
-    if inspect.iscoroutinefunction(verify) or inspect.iscoroutinefunction(
-        getattr(verify, "__call__", None)  # noqa: B004 - async callable objects
-    ):
-        return cast("AsyncVerify", verify)
-
-    async def call(value: str) -> Principal | None:
-        result = verify(value)  # sync verify functions run inline: they must not block
-        if result is None or type(result) is Principal:  # the usual answers, cheaply
-            return result
-        if inspect.isawaitable(result):
-            return await result
-        return result
-
-    return call
-
-
-async def checked(check: AsyncVerify, value: str) -> Principal | None:
-    """Call ``check``; if it raises, scrub ``value`` from what it raised before re-raising.
+async def checked(check: Verify, value: str) -> Principal | None:
+    """Call ``check`` (sync or async); if it raises, scrub ``value`` from what it raised
+    before re-raising.
 
     ``verify`` functions are user code: ``raise LookupError(f"no session {token}")`` would
     otherwise put the credential in the logged traceback, and the pattern-based log
@@ -51,7 +31,14 @@ async def checked(check: AsyncVerify, value: str) -> Principal | None:
     are not errors pass through untouched.
     """
     try:
-        return await check(value)
+        # One frame for both kinds: a sync verify runs inline (it must not block), and an
+        # async one's awaitable is awaited here.
+        result = check(value)
+        if result is None or type(result) is Principal:  # a sync verify's usual answers
+            return result
+        if inspect.isawaitable(result):
+            return await result
+        return result  # anything else: the endpoint refuses it as a broken contract
     except Exception as exc:
         clean = scrub_exception(exc, value)
         if clean is exc:

@@ -96,7 +96,9 @@ class ProxyResolver:
         client = scope.get("client")
         peer: str | None = client[0] if client else None
         scheme: str = scope.get("scheme", "http")
-        if peer is None or not (self._addresses or self._networks) or not self.trusts(peer):
+        if peer is None or not (self._addresses or self._networks):
+            return scheme, peer
+        if peer not in self._strings and not self.trusts(peer):  # the set first: no call
             return scheme, peer
         stated = [
             (name, value)

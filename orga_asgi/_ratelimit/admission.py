@@ -31,13 +31,24 @@ class Admission:
 
     async def __aenter__(self) -> LimitHeaders | None:
         gate = self._gate
+        if gate.local:
+            return self.enter_now()
         gate.acquire_in_flight(self._key)
         try:
-            if gate.local:
-                headers = gate.check_principal_now(self._key)
-            else:
-                headers = await gate.check_principal(self._key)
+            headers = await gate.check_principal(self._key)
         except BaseException:  # a refusal, the store's deny, or a cancellation
+            gate.release_in_flight(self._key)
+            raise
+        self._held = True
+        return headers
+
+    def enter_now(self) -> LimitHeaders | None:
+        """``__aenter__`` of a :attr:`~RateLimitGate.local` gate: nothing to await."""
+        gate = self._gate
+        gate.acquire_in_flight(self._key)
+        try:
+            headers = gate.check_principal_now(self._key)
+        except BaseException:  # a refusal
             gate.release_in_flight(self._key)
             raise
         self._held = True

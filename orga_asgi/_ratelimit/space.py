@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from hashlib import sha256
 from math import ceil
 from typing import TYPE_CHECKING, Any
@@ -60,16 +59,18 @@ def local_key(value: str) -> str:
     return _hashed(value)
 
 
-@dataclass(frozen=True)
-class LimitHeaders:
-    """The RateLimit headers of one check, ready to extend raw ASGI headers with.
+def _tighter(outcome: Outcome, best: Outcome) -> bool:
+    """Whether ``outcome`` is reported over ``best``: fewer requests left (ties: the later
+    reset), as the IETF draft reports the most restrictive policy."""
+    return outcome.remaining < best.remaining or (
+        outcome.remaining == best.remaining and outcome.reset > best.reset
+    )
 
-    Attributes:
-        headers: ``[(b"ratelimit-policy", ...), (b"ratelimit", ...)]``, a fresh list per
-            request.
-    """
 
-    headers: list[tuple[bytes, bytes]]
+LimitHeaders = list[tuple[bytes, bytes]]
+"""The RateLimit headers of one check, ready to extend raw ASGI headers with:
+``[(b"ratelimit-policy", ...), (b"ratelimit", ...)]``, a fresh list per request (the list
+itself, no wrapper object: it is built twice on every mint)."""
 
 
 class RateLimitExceeded(RateLimited):
@@ -140,42 +141,35 @@ class Space:
         refused = self.denied.refused(key)
         if refused is not None:  # refused by the store, and no room yet: no round trip
             raise self.refusal(refused[1], refused[0])
-        passed: list[tuple[int, Outcome]] = []
-        for index, window in enumerate(self.windows):
-            found = await shared.hit(
-                self.namespace, index, window, key, self.memory[index], self.denied
-            )
+        # Reported: the window with the fewest requests left (see _tighter).
+        best: Outcome | None = None
+        index = 0
+        for i, window in enumerate(self.windows):
+            found = await shared.hit(self.namespace, i, window, key, self.memory[i], self.denied)
             if found is None:  # store down, policy "allow": this window is not enforced
                 continue
-            outcome = found
-            if not outcome.allowed:
-                raise self.refusal(index, outcome.reset)
-            passed.append((index, outcome))
-        return self._report(passed)
+            if not found.allowed:
+                raise self.refusal(i, found.reset)
+            if best is None or _tighter(found, best):
+                index, best = i, found
+        if best is None:
+            return None
+        return self.headers(index, int(best.remaining), best.reset)
 
     def check_local(self, key: str) -> LimitHeaders | None:
         """:meth:`check` on the memory windows alone: no store, so nothing to await (the
         path of every request without a shared store, refusals included)."""
-        passed: list[tuple[int, Outcome]] = []
-        for index, memory in enumerate(self.memory):
+        best: Outcome | None = None
+        index = 0
+        for i, memory in enumerate(self.memory):
             outcome = memory.hit(key)
             if not outcome.allowed:
-                raise self.refusal(index, outcome.reset)
-            passed.append((index, outcome))
-        return self._report(passed)
-
-    def _report(self, passed: list[tuple[int, Outcome]]) -> LimitHeaders | None:
-        """The RateLimit headers of the window with the fewest requests left (ties: the
-        later reset), as the IETF draft reports the most restrictive policy."""
-        if not passed:
-            return None
-        index, best = passed[0]
-        for i, outcome in passed[1:]:
-            if outcome.remaining < best.remaining or (
-                outcome.remaining == best.remaining and outcome.reset > best.reset
-            ):
+                raise self.refusal(i, outcome.reset)
+            if best is None or _tighter(outcome, best):  # no call for a single window
                 index, best = i, outcome
-        return LimitHeaders(self.headers(index, int(best.remaining), best.reset))
+        if best is None:
+            return None
+        return self.headers(index, int(best.remaining), best.reset)
 
     def refusal(self, index: int, wait: float) -> RateLimitExceeded:
         """The 429 of window ``index``, retry in ``wait`` seconds (at least one)."""

@@ -9,10 +9,10 @@ Orga's answer is checked on the upstream side (:mod:`orga_asgi._upstream.session
 
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple, NoReturn
 
 from orga_asgi._errors import InvalidRequestBody
+from orga_asgi._strict_json import loads
 
 __all__ = ["SDP_START", "SessionRequest", "is_sdp", "parse_request"]
 
@@ -21,23 +21,9 @@ _MAX_CANDIDATE = 1024  # one a=candidate line: far shorter in practice
 _MAX_ID = 256  # sdpMid, usernameFragment
 
 
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError("NaN and Infinity are not JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    data = dict(pairs)
-    if len(data) != len(pairs):  # two parsers may pick different values for a repeated key
-        raise ValueError("duplicate key")
-    return data
-
-
-_decode = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant).decode
-
-
 def _object(body: bytes) -> dict[str, Any] | None:
     try:
-        data = _decode(body.decode("utf-8"))
+        data = loads(body)
     except (ValueError, RecursionError):  # bad JSON or UTF-8, too deep, a huge integer
         return None
     return data if isinstance(data, dict) else None

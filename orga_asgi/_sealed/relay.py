@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from orga_asgi._errors import MethodNotAllowed, RelayMethodNotAllowed
 from orga_asgi._middleware import answer_lifespan
-from orga_asgi._observers import counting_attempts
 from orga_asgi._principal import Principal
 from orga_asgi._request import Call
 from orga_asgi._responses import success_body
@@ -115,12 +114,8 @@ class RelayCall(Call):
     ) -> dict[str, Any]:
         """POST the offer and the policy's params with the real token, in an upstream slot."""
         body = success_body({"offer": request.offer, "params": params})
-        counting = counting_attempts.set(self)
-        try:
-            async with self.relay.slots:
-                answer = await self.relay.exchange.start_call(sealed.token, body)
-        finally:
-            counting_attempts.reset(counting)
+        async with self.relay.slots:  # attempts count on this request (Answering.handle)
+            answer = await self.relay.exchange.start_call(sealed.token, body)
         self.conversation_id = answer["conversation_id"]
         return answer
 

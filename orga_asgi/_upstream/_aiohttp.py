@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .base import MAX_UPSTREAM_BODY, TransportFailure, TransportTimeout, UpstreamReply
 from .decoding import ACCEPT_ENCODING, read_body
@@ -27,9 +27,10 @@ class AiohttpTransport:
     def __init__(self, *, timeout: float, limit: int = 100) -> None:
         # Imported here, at construction, not on the first request: importing aiohttp
         # takes ~0.5 s and would block the event loop inside that request's deadline.
-        import aiohttp  # noqa: F401
+        import aiohttp
 
         self._timeout = timeout
+        self._total = aiohttp.ClientTimeout(total=timeout)
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
         self._urls: dict[str, URL] = {}
@@ -46,7 +47,7 @@ class AiohttpTransport:
             )
             session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                timeout=self._total,
                 # Raw bytes: decoding.read_body inflates them under the cap, which
                 # aiohttp's own decoder only does from 3.13 on.
                 auto_decompress=False,
@@ -69,7 +70,9 @@ class AiohttpTransport:
         """Send one request; see :class:`~orga_asgi._upstream.base.Transport`."""
         import aiohttp
 
-        session = self._session_for_loop()
+        session = self._session
+        if session is None or session.closed:  # a method call only the first time
+            session = self._session_for_loop()
         target = self._urls.get(url)
         if target is None:  # a few URLs per endpoint: parse each once, not per request
             from yarl import URL
@@ -80,18 +83,16 @@ class AiohttpTransport:
             "Content-Type": "application/json",
             "Accept-Encoding": ACCEPT_ENCODING,
         }
-        kwargs: dict[str, Any] = {}
-        if timeout < self._timeout:  # only near the overall deadline
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
-        if body is not None:
-            kwargs["data"] = body
-        # The contract has no redirects: a 3xx is reported as the status it is (as httpx
-        # does by default), never followed to an origin the operator did not configure.
-        kwargs["allow_redirects"] = False
+        # The session's own timeout, or a shorter one near the overall deadline.
+        limit = self._total if timeout >= self._timeout else aiohttp.ClientTimeout(total=timeout)
         answered = False
         failure: TransportFailure | TransportTimeout
         try:
-            async with session.request(method, target, headers=headers, **kwargs) as resp:
+            # The contract has no redirects: a 3xx is reported as the status it is (as httpx
+            # does by default), never followed to an origin the operator did not configure.
+            async with session.request(
+                method, target, headers=headers, data=body, timeout=limit, allow_redirects=False
+            ) as resp:
                 answered = True
                 # Every Content-Encoding line: two lines are two codings, as in httpx.
                 codings = resp.headers.getall("Content-Encoding", ())

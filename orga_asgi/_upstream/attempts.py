@@ -65,15 +65,13 @@ def where(exc: BaseException) -> str:
 class Reporter:
     """Calls ``hook`` once per attempt; what the hook raises is logged once, at DEBUG.
 
-    Without a hook, ``count`` (if any) is called instead, with nothing built: the audit
-    event's attempt count costs no :class:`UpstreamAttempt` when no observer reads them.
+    Without a hook nothing is built (the exchange then tells its count, if any, instead).
     """
 
-    __slots__ = ("_count", "_failed", "_hook")
+    __slots__ = ("_failed", "_hook")
 
-    def __init__(self, hook: AttemptHook | None, count: Callable[[], None] | None = None) -> None:
+    def __init__(self, hook: AttemptHook | None) -> None:
         self._hook = hook
-        self._count = count
         self._failed = False
 
     def report(
@@ -88,8 +86,6 @@ class Reporter:
         """Tell the hook about an attempt that began at ``started`` (``perf_counter``)."""
         hook = self._hook
         if hook is None:
-            if self._count is not None:
-                self._count()
             return
         duration = (ended if ended is not None else time.perf_counter()) - started
         attempt = UpstreamAttempt(*route, status, duration, error, resend)

@@ -74,7 +74,8 @@ class Exchange:
         retries: how many times a call is retried after a 502/503/504 or a safe failure.
         on_attempt: told about every HTTP attempt; what it raises is logged once (DEBUG)
             and otherwise ignored.
-        on_count: without ``on_attempt``, called once per attempt with nothing built.
+        on_count: without ``on_attempt``, called once per attempt in its place (with the
+            attempt's parts as arguments, to ignore), with nothing built.
     """
 
     def __init__(
@@ -86,7 +87,7 @@ class Exchange:
         deadline: float,
         retries: int,
         on_attempt: AttemptHook | None = None,
-        on_count: Callable[[], None] | None = None,
+        on_count: Callable[..., None] | None = None,
     ) -> None:
         self._transport = transport
         self._mint = Route("client-secrets", "POST", f"{base_url}/v1/realtime/client-secrets")
@@ -95,7 +96,13 @@ class Exchange:
         self._timeout = timeout
         self._deadline = deadline
         self._retries = retries
-        self._report = Reporter(on_attempt, on_count).report
+        # Without a hook, the count is told directly (one call per attempt, nothing built,
+        # no clock read for a duration nobody hears).
+        self._report: Callable[..., None] = (
+            on_count if on_attempt is None and on_count is not None
+            else Reporter(on_attempt).report
+        )  # fmt: skip
+        self._timed = on_attempt is not None
 
     async def issue(self, api_key: Secret, *, resent: int = 0) -> ClientSecrets:
         """Mint a token with ``api_key`` and fetch its ICE servers; ``resent``: times this
@@ -163,12 +170,12 @@ class Exchange:
         # ``tries``: this call's retries (bounded by ``retries``); ``resend``: the request's
         # resends as reported, counting the ``resent`` sends before this call.
         tries, resend = 0, resent
-        report = self._report
+        report, timed = self._report, self._timed
         while True:
             remaining = give_up_at - time.monotonic()
             if remaining <= 0:
                 raise UpstreamTimeout("deadline exceeded")
-            started = time.perf_counter()
+            started = time.perf_counter() if timed else 0.0
             broken: str | None = None
             try:
                 reply = await self._transport.request(
@@ -191,7 +198,7 @@ class Exchange:
                 logger.error("Orga upstream call failed unexpectedly: %s", where(exc))
                 broken = type(exc).__name__  # raised below, with no foreign __context__
             else:
-                ended = time.perf_counter()
+                ended = time.perf_counter() if timed else 0.0
                 if reply.status not in statuses or tries >= self._retries:
                     try:
                         result = self._settle(route, reply, read)
@@ -218,6 +225,19 @@ class Exchange:
     @staticmethod
     def _settle(route: Route, reply: UpstreamReply, read: Callable[[bytes], _T]) -> _T:
         status = reply.status
+        if 200 <= status < 300:  # the usual answer first
+            content_type = reply.content_type
+            if content_type and content_type != "application/json":  # else no call
+                check_content_type(content_type, route.call)
+            try:
+                return read(reply.body)
+            except UpstreamError:
+                raise
+            except Exception as exc:  # every 2xx body is a 502, whatever it trips over
+                logger.error("an upstream body could not be read: %s", where(exc))
+            # Outside the handler: what the body tripped over (it may quote the body, a
+            # token included) is not this one's __context__.
+            raise UpstreamInvalidResponse(f"{route.call}: unreadable body")
         if status in (401, 403):
             if route.call == "client-secrets":
                 # Logged by the caller, which knows the key (by fingerprint) and what came next.
@@ -234,17 +254,8 @@ class Exchange:
             )
         if status in _RETRY_STATUSES:
             raise UpstreamUnavailable(f"{route.call} answered {status} after retries")
-        if not 200 <= status < 300:
-            logger.warning("Orga %s answered HTTP %d", route.call, status)
-            raise UpstreamUnavailable(f"{route.call} answered {status}")
-        check_content_type(reply.content_type, route.call)
-        try:
-            return read(reply.body)
-        except UpstreamError:
-            raise
-        except Exception as exc:  # every 2xx body is a 502, whatever it trips over
-            logger.error("an upstream body could not be read: %s", where(exc))
-            raise UpstreamInvalidResponse(f"{route.call}: unreadable body") from None
+        logger.warning("Orga %s answered HTTP %d", route.call, status)
+        raise UpstreamUnavailable(f"{route.call} answered {status}")
 
     async def aclose(self) -> None:
         """Close the transport (never a client the user supplied)."""

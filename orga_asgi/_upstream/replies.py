@@ -9,13 +9,13 @@ exhaust the recursion limit), a token that is not a bearer credential, a ttl out
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
 from orga_asgi._errors import UpstreamInvalidResponse
+from orga_asgi._strict_json import loads, parse, unique_keys
 
 __all__ = [
     "MAX_TTL",
@@ -23,6 +23,7 @@ __all__ = [
     "check_content_type",
     "parse_ice_servers",
     "parse_token",
+    "strict_object",
 ]
 
 MAX_TTL = 24 * 3600  # seconds; a "short-lived" token living longer is not Orga's answer
@@ -30,7 +31,12 @@ _MAX_TOKEN = 8192  # a JWT of a few hundred bytes; it is sent back as a header
 # RFC 6750 b64token: what an Authorization: Bearer header may carry. Linear: one class,
 # then "=", which the class does not contain.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-_ICE_SCHEMES = frozenset({"stun", "stuns", "turn", "turns"})  # RFC 7064, RFC 7065
+# An ICE url as browsers take it: stun:, stuns:, turn: or turns: (RFC 7064, RFC 7065), then
+# printable ASCII with no space. Linear: fixed words, then one class.
+_ICE_URL = re.compile(r"(?:stuns?|turns?):[!-~]+")
+# Any case of the scheme; ASCII folding only (Unicode's would let "\u017f" pass as "s").
+_ICE_URL_ANY_CASE = re.compile(r"(stuns?|turns?)(:[!-~]+)", re.ASCII | re.IGNORECASE)
+_CREDENTIALS = ("username", "credential")
 _MAX_SERVERS = 32  # every TURN server costs the browser allocations: more is a DoS on it
 _MAX_URLS = 32
 _MAX_URL = 2048
@@ -75,31 +81,47 @@ def _invalid(detail: str) -> NoReturn:
     raise UpstreamInvalidResponse(detail)
 
 
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError("NaN and Infinity are not JSON")
+_NOT_JSON = object()
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two parsers (a proxy's, ours) may pick different values for a repeated key.
-    data = dict(pairs)
-    if len(data) != len(pairs):
-        raise ValueError("duplicate key")
-    return data
-
-
-_decode = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant).decode
-
-
-def _json_object(body: bytes, route: str) -> dict[str, Any]:
+def _json_object(body: bytes, route: str) -> tuple[dict[str, Any], str]:
+    """The body's JSON object and its text; repeated keys are ruled out with
+    :func:`~orga_asgi._strict_json.unique_keys` once the caller has counted the keys it read."""
     try:
-        # Strict UTF-8 (RFC 8259 section 8.1): json.loads(bytes) would accept UTF-16 and
-        # let lone surrogates through, which some JSON encoders downstream refuse.
-        data = _decode(body.decode("utf-8"))
+        data, text = parse(body)
     except (ValueError, RecursionError):
         # ValueError: bad JSON, bad UTF-8, an integer past the 4300-digit limit.
+        data, text = _NOT_JSON, ""
+    if type(data) is not dict:
+        _not_an_object(data, route)
+    return data, text
+
+
+def _not_an_object(data: object, route: str) -> NoReturn:
+    # Raised here, outside the parser's handler: a JSONDecodeError holds the whole body
+    # (.doc), which must not ride along as this exception's __context__.
+    if data is _NOT_JSON:
         _invalid(f"{route}: body is not JSON")
-    if not isinstance(data, dict):
-        _invalid(f"{route}: body is not a JSON object")
+    _invalid(f"{route}: body is not a JSON object")
+
+
+def _repeated(route: str) -> NoReturn:
+    _invalid(f"{route}: body is not JSON (a key repeats)")
+
+
+def strict_object(body: bytes, route: str) -> dict[str, Any]:
+    """The body as one strict JSON object (repeated keys refused as it is parsed), for an
+    answer read once per session rather than on every mint.
+
+    Raises:
+        UpstreamInvalidResponse: not strict JSON, or not an object.
+    """
+    try:
+        data = loads(body)
+    except (ValueError, RecursionError):
+        data = _NOT_JSON
+    if type(data) is not dict:
+        _not_an_object(data, route)
     return data
 
 
@@ -116,7 +138,7 @@ def check_content_type(content_type: str | None, route: str) -> None:
 
 def parse_token(body: bytes) -> tuple[str, int | None]:
     """Read ``ephemeralToken``/``ephemeral_token`` and an optional ``ttl`` (seconds)."""
-    data = _json_object(body, "client-secrets")
+    data, text = _json_object(body, "client-secrets")
     if "ephemeralToken" in data:
         token = data["ephemeralToken"]
         if "ephemeral_token" in data and data["ephemeral_token"] != token:
@@ -134,32 +156,49 @@ def parse_token(body: bytes) -> tuple[str, int | None]:
         isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL
     ):
         _invalid(f"client-secrets: ttl is not an integer from 1 to {MAX_TTL}")
+    if not unique_keys(text, len(data)):
+        _repeated("client-secrets")
     return token, ttl
 
 
 def parse_ice_servers(body: bytes) -> list[dict[str, Any]]:
     """Validate ``iceServers`` as RTCIceServer dictionaries, keeping the known members."""
-    servers = _json_object(body, "ice-config").get("iceServers")
+    data, text = _json_object(body, "ice-config")
+    servers = data.get("iceServers")
     if not isinstance(servers, list) or len(servers) > _MAX_SERVERS:
         _invalid("ice-config: iceServers is not a list of at most 32 servers")
-    return [_ice_server(server) for server in servers]
+    # A loop rather than a comprehension: this runs on every mint, and a comprehension is
+    # a frame of its own (before Python 3.12).
+    clean = []
+    keys = len(data)
+    for server in servers:
+        clean.append(_ice_server(server))
+        keys += len(server)  # a dict by now
+    if not unique_keys(text, keys):
+        _repeated("ice-config")
+    return clean
 
 
 def _ice_server(server: object) -> dict[str, Any]:
     if not isinstance(server, dict):
         _invalid("ice-config: an ICE server is not an object")
     urls = server.get("urls")
-    listed = [urls] if isinstance(urls, str) else urls
+    single = isinstance(urls, str)
+    listed = [urls] if single else urls
     if not isinstance(listed, list) or not 0 < len(listed) <= _MAX_URLS:
         _invalid("ice-config: urls is not a string or a list of 1 to 32 strings")
-    clean = [_ice_url(url) for url in listed]
+    clean: list[str] = []
     turn = False
-    for url in clean:  # a loop, not any() over a generator: this runs on every mint
-        if url.startswith("turn"):
+    for url in listed:
+        # One C call for the usual spelling (lowercase scheme); anything else is checked,
+        # and its scheme lowercased, by _ice_url.
+        if type(url) is not str or len(url) > _MAX_URL or _ICE_URL.fullmatch(url) is None:
+            url = _ice_url(url)
+        clean.append(url)
+        if url[0] == "t":  # turn: or turns: (the scheme is lowercase by now)
             turn = True
-            break
-    entry: dict[str, Any] = {"urls": clean[0] if isinstance(urls, str) else clean}
-    for key in ("username", "credential"):
+    entry: dict[str, Any] = {"urls": clean[0] if single else clean}
+    for key in _CREDENTIALS:
         if key in server:
             value = server[key]
             if not isinstance(value, str) or len(value) > _MAX_FIELD or not value.isprintable():
@@ -173,18 +212,14 @@ def _ice_server(server: object) -> dict[str, Any]:
 
 
 def _ice_url(url: object) -> str:
-    if (
-        not isinstance(url, str)
-        or not 0 < len(url) <= _MAX_URL
-        or not url.isascii()
-        or not url.isprintable()
-        or " " in url
-    ):
+    """``url`` checked as :data:`_ICE_URL` checks it, in any case (RFC 3986 section 3.1:
+    schemes are case-insensitive; not every client's matching is), scheme lowercased."""
+    if not isinstance(url, str) or len(url) > _MAX_URL:
         _invalid("ice-config: an ICE url is not a printable ASCII string")
-    scheme, colon, rest = url.partition(":")
-    scheme = scheme.lower()
-    if not colon or not rest or scheme not in _ICE_SCHEMES:
+    found = _ICE_URL_ANY_CASE.fullmatch(url)
+    if found is None:
+        if not url.isascii() or not url.isprintable() or " " in url:
+            _invalid("ice-config: an ICE url is not a printable ASCII string")
         # javascript:, https:, data: ... would reach RTCPeerConnection or worse.
         _invalid("ice-config: an ICE url is not stun:, stuns:, turn: or turns:")
-    # Scheme matching is case-insensitive (RFC 3986 section 3.1); not every client's is.
-    return f"{scheme}:{rest}"
+    return found[1].lower() + found[2]

@@ -11,7 +11,7 @@ from typing import Any
 
 from orga_asgi._errors import UpstreamInvalidResponse
 
-from .replies import _json_object
+from .replies import strict_object
 
 __all__ = ["CALLS", "parse_call_answer"]
 
@@ -26,7 +26,7 @@ def parse_call_answer(body: bytes) -> dict[str, Any]:
     Raises:
         UpstreamInvalidResponse: not that shape (an SDP starts with ``v=0``, RFC 8866).
     """
-    data = _json_object(body, CALLS)
+    data = strict_object(body, CALLS)
     conversation = data.get("conversation_id")
     if (
         not isinstance(conversation, str)

@@ -36,10 +36,14 @@ class UpstreamSlots:
     def take(self) -> bool:
         """Take a free slot at once (``True``, also with no limit), else ``False``: then
         :meth:`wait`. The common case costs no coroutine."""
-        if self._limit is None:
+        limit = self._limit
+        if limit is None:
             return True
+        semaphore = self._semaphore
+        if semaphore is None:
+            semaphore = self._sem(limit)
         try:
-            self._sem(self._limit).acquire_nowait()
+            semaphore.acquire_nowait()
         except anyio.WouldBlock:
             return False
         return True

@@ -34,8 +34,12 @@ class _AutoTransport:
         body: bytes | None = None,
     ) -> Coroutine[Any, Any, UpstreamReply]:
         # A plain method handing back the chosen transport's coroutine: no frame of its own
-        # on every upstream call.
-        if sniffio.current_async_library() == "asyncio":
+        # on every upstream call. The library as sniffio.current_async_library() names it,
+        # from the two markers it documents for event loops to set (trio sets the thread's,
+        # trio-asyncio the context's); neither set, inside a coroutine, is asyncio, which
+        # sets none (that function would then sniff asyncio's current task, a cost per call).
+        library = sniffio.thread_local.name or sniffio.current_async_library_cvar.get()
+        if library is None or library == "asyncio":
             return self._aiohttp.request(method, url, authorization, timeout, body)
         return self._httpx.request(method, url, authorization, timeout, body)
 

@@ -24,7 +24,7 @@ def gate(**options: object) -> RateLimitGate:
 
 def remaining(headers: LimitHeaders | None) -> bytes:
     assert headers is not None
-    return headers.headers[1][1].split(b";")[1]
+    return headers[1][1].split(b";")[1]
 
 
 async def test_an_in_flight_refusal_spends_no_window() -> None:

@@ -33,7 +33,7 @@ def make_gate(url: str, prefix: str, **options: Any) -> RateLimitGate:
 
 def remaining(headers: LimitHeaders | None) -> int:
     assert headers is not None
-    match = re.search(rb";r=(\d+);t=(\d+)$", headers.headers[1][1])
+    match = re.search(rb";r=(\d+);t=(\d+)$", headers[1][1])
     assert match is not None
     return int(match[1])
 

@@ -9,34 +9,23 @@ and never answers credentialed CORS with ``*``. ``nox -s soak`` runs the ``slow`
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Callable
-from typing import Any
 
-import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orga_asgi._errors import CrossOriginForbidden
 from orga_asgi._origin import OriginPolicy
 from orga_asgi._proxy import ProxyResolver, is_loopback_host
+from tests._properties import twins as property_twins
 
 TRUSTED_NETS = ("10.0.0.0/8", "2001:db8:ffff::/48", "192.0.2.1")
 RESOLVER = ProxyResolver(list(TRUSTED_NETS))
 _NETS = [ipaddress.ip_network(n) for n in TRUSTED_NETS]
-QUICK, SOAK = 100, 3000
+
+QUICK = 100
+twins = functools.partial(property_twins, quick=QUICK)
 HEADER_NAMES = (b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-real-ip", b"host")
-
-
-def twins(body: Callable[..., None], *strategies: Any, **kw: Any) -> tuple[Any, Any]:
-    """A quick property test for every run and a ``slow`` one with many more examples."""
-
-    def make(n: int) -> Any:
-        return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck))(
-            given(*strategies, **kw)(body)
-        )
-
-    return make(QUICK), pytest.mark.slow(make(SOAK))
 
 
 def canon(text: str) -> str:

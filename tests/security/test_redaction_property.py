@@ -11,34 +11,23 @@ chosen to confuse the patterns (``token=``, an open quote or bracket, a stray ``
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
-from typing import Any
 from urllib.parse import quote
 
 import anyio
-import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from orga_asgi._redaction.text import _TRIGGERS, FAMILIES, _gate, _lower
 from orga_asgi.redaction import REDACTED, redact
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga, sandbox_client
+from tests._properties import twins as property_twins
 
-QUICK, SOAK = 200, 3000
+QUICK = 200
+twins = functools.partial(property_twins, quick=QUICK)
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 B64TOKEN = B64URL + ".~+/"
-
-
-def twins(body: Callable[..., None], *strategies: Any) -> tuple[Any, Any]:
-    """A quick property test for every run and a ``slow`` one with many more examples."""
-
-    def make(n: int) -> Any:
-        return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck))(
-            given(*strategies)(body)
-        )
-
-    return make(QUICK), pytest.mark.slow(make(SOAK))
 
 
 async def _mint(count: int) -> list[dict[str, str]]:

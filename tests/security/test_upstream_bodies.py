@@ -9,6 +9,7 @@ credentials. ``nox -s soak`` runs the ``slow`` twins with many more examples.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import itertools
 import json
@@ -20,7 +21,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event
 from hypothesis import strategies as st
 
 from orga_asgi import Secret, UpstreamInvalidResponse
@@ -28,21 +29,12 @@ from orga_asgi._upstream import ClientSecrets, Exchange, HttpxTransport
 from orga_asgi._upstream.base import BodyTooLarge, UndecodableBody
 from orga_asgi._upstream.decoding import BodyReader
 from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga
+from tests._properties import twins as property_twins
 
-QUICK, SOAK = 150, 3000
+QUICK = 150
+twins = functools.partial(property_twins, quick=QUICK)
 B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 SCHEMES = ("stun", "stuns", "turn", "turns")
-
-
-def twins(body: Callable[..., None], *strategies: Any) -> tuple[Any, Any]:
-    """A quick property test for every run and a ``slow`` one with many more examples."""
-
-    def make(n: int) -> Any:
-        return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck))(
-            given(*strategies)(body)
-        )
-
-    return make(QUICK), pytest.mark.timeout(1800)(pytest.mark.slow(make(SOAK)))
 
 
 # ---------------------------------------------------------------------------- generation
