@@ -71,8 +71,13 @@ def loads(body: bytes) -> Any:
 
 def _strict(text: str) -> Any:
     """``text`` (no whitespace around it) as one JSON value, repeated keys refused."""
+    return _one_value(_strict_scan, text)
+
+
+def _one_value(scan: Callable[[str, int], tuple[Any, int]], text: str) -> Any:
+    """``text`` (no whitespace around it) as exactly one value, read by ``scan``."""
     try:
-        value, end = _strict_scan(text, 0)
+        value, end = scan(text, 0)
     except StopIteration:  # the scanner's "no value here"
         value, end = _NOTHING, -1
     if end != len(text):  # nothing, or something after the value
@@ -88,13 +93,7 @@ def parse(body: bytes) -> tuple[Any, str]:
         ValueError, RecursionError: as :func:`loads`, repeated keys aside.
     """
     text = body.decode("utf-8").strip(_WHITESPACE)  # the same object when there is none
-    try:
-        value, end = _scan(text, 0)
-    except StopIteration:  # the scanner's "no value here"
-        value, end = _NOTHING, -1
-    if end != len(text):  # nothing, or something after the value
-        raise ValueError("not one JSON value")
-    return value, text
+    return _one_value(_scan, text), text
 
 
 def unique_keys(text: str, keys: int) -> bool:
