@@ -5,9 +5,10 @@
     preflight -> https -> origin -> body -> ip_limit -> authorize
       -> user_limit (in-flight, windows, upstream slot) -> mint -> respond
 
-Each stage is a method of :class:`Call`, but the two that ``issue()`` shares with the
-route: those are the :class:`~orga_asgi._mint.Minter`'s (``user_limit`` is
-:meth:`~orga_asgi._mint.Minter.admit`, ``mint`` is :meth:`~orga_asgi._mint.Minter.mint`).
+Each stage is a method of :class:`Call`, except the two that ``issue()`` shares with the
+route, which are the :class:`~orga_asgi._mint.Minter`'s: ``user_limit`` is
+:meth:`~orga_asgi._mint.Minter.admit` and ``mint`` is :meth:`~orga_asgi._mint.Minter.mint`.
+
 Any stage ends the request by raising a :class:`RequestError`;
 :meth:`~orga_asgi._refuse.Answering.handle` turns it into a refusal answered from the
 endpoint's prebuilt error table (:mod:`orga_asgi._refuse`, the state and the answer).
