@@ -48,7 +48,7 @@ async def mint(request: Request) -> PlainTextResponse:
     except RateLimitExceeded as refused:
         refused_headers = {"retry-after": str(refused.retry_after), **_as_dict(refused.headers)}
         return PlainTextResponse("rate_limited", 429, headers=refused_headers)
-    return PlainTextResponse("ok", headers=_as_dict(headers.headers) if headers else None)
+    return PlainTextResponse("ok", headers=_as_dict(headers) if headers else None)
 
 
 async def health(request: Request) -> PlainTextResponse:
