@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import _common as common
 from _procs import request
@@ -36,6 +37,7 @@ from _runrow import Ctx
 from _servers import start_app
 
 SHORT, LONG = 100, 600
+Answer = dict[str, Any]
 _COLLECTED = re.compile(rb"Collected : (\d+)")
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,8 +60,9 @@ def checkout(rev: str | None) -> Iterator[Path | None]:
                            capture_output=True)  # fmt: skip
 
 
-def _count(ctx: Ctx, row: Row, code: Path | None, n: int, tag: str) -> int:
-    """Total instructions of one server process that answered ``n`` measured requests."""
+def _count(ctx: Ctx, row: Row, code: Path | None, n: int, tag: str) -> tuple[int, Answer]:
+    """Total instructions of one server process that answered ``n`` measured requests, and
+    its last answer (status, headers, body length; one more request in either count)."""
     out = ctx.tmp / f"callgrind.{row.key}.{tag}.{n}"
     row = dataclasses.replace(row, key=f"{row.key}.{tag}.{n}")  # its own log file
     env = dict(ctx.kit_env)
@@ -80,6 +83,10 @@ def _count(ctx: Ctx, row: Row, code: Path | None, n: int, tag: str) -> int:
                 want = 200 if i < row.prime else row.expect
                 if status != want:
                     raise RuntimeError(f"expected HTTP {want}, got {status}")
+            conn.request("GET", common.PATH, headers=dict(row.headers))
+            r = conn.getresponse()
+            answer: Answer = {"status": r.status, "headers": r.getheaders(),
+                              "body_length": len(r.read())}  # fmt: skip
         finally:
             conn.close()
     finally:
@@ -88,15 +95,17 @@ def _count(ctx: Ctx, row: Row, code: Path | None, n: int, tag: str) -> int:
     found = _COLLECTED.findall(log)
     if not found:
         raise RuntimeError(f"({row.key}) valgrind printed no total: {log[-300:]!r}")
-    return int(found[-1])
+    return int(found[-1]), answer
 
 
-def per_request(ctx: Ctx, row: Row, code: Path | None, tag: str) -> float:
-    """Instructions per request of ``row`` with the kit at ``code`` (``None``: installed)."""
+def per_request(ctx: Ctx, row: Row, code: Path | None, tag: str) -> tuple[float, Answer]:
+    """Instructions per request of ``row`` with the kit at ``code`` (``None``: installed),
+    and the answer it gives."""
     with ThreadPoolExecutor(2) as pool:  # the two processes side by side (a core each)
         short = pool.submit(_count, ctx, row, code, SHORT, tag + "s")
         long = pool.submit(_count, ctx, row, code, LONG, tag + "l")
-        return (long.result() - short.result()) / (LONG - SHORT)
+        (low, _), (high, answer) = short.result(), long.result()
+        return (high - low) / (LONG - SHORT), answer
 
 
 def report(rows: list[Row], counts: dict[str, dict[str, float]], against: str | None) -> list[str]:
@@ -126,8 +135,38 @@ def report(rows: list[Row], counts: dict[str, dict[str, float]], against: str | 
     return lines
 
 
+def server_share(rows: list[Row], counts: dict[str, dict[str, float]],
+                 answers: dict[str, Answer]) -> list[str]:  # fmt: skip
+    """How much of each uvicorn row's gap to its base (the floor (e) for a refusal, bare
+    aiohttp (a) for (c)) is uvicorn's own handling of the two answers (:mod:`_sendcost`)."""
+    import _sendcost
+
+    lines: list[str] = []
+    here = "this checkout"
+    for row in rows:
+        base = "e" if row.key.startswith("d-") else "a" if row.key == "c" else None
+        if base is None or row.server != "uvicorn" or row.key not in answers:
+            continue
+        measured = counts.get(row.key, {}), counts.get(base, {})
+        if base not in answers or any(here not in m for m in measured):
+            continue
+        mine, theirs = _sendcost.per_answer(answers[row.key]), _sendcost.per_answer(answers[base])
+        fast, slow = _sendcost.timed(answers[row.key], answers[base])
+        gap = measured[0][here] - measured[1][here]
+        share = f", {(mine - theirs) / gap:.0%} of the {gap:,.0f}" if gap > 0 else ""
+        what, other = _sendcost.describe(answers[row.key]), _sendcost.describe(answers[base])
+        lines.append(
+            f"- ({row.key}) uvicorn's own sending of its answer ({what}): "
+            f"{mine:,.0f} instructions, ({base})'s ({other}): "
+            f"{theirs:,.0f}; the difference, {mine - theirs:+,.0f}{share} instructions per "
+            f"request ({row.key}) costs over ({base}); timed in-process, {fast:.2f} vs "
+            f"{slow:.2f} µs ({fast - slow:+.2f} µs per answer)"
+        )
+    return lines
+
+
 def env_note() -> str:
     return f"valgrind callgrind, {SHORT} and {LONG} sequential requests, PYTHONHASHSEED=0"
 
 
-__all__ = ["checkout", "env_note", "per_request", "report"]
+__all__ = ["Answer", "checkout", "env_note", "per_request", "report", "server_share"]

@@ -107,6 +107,16 @@ def targets(results: Results, lat: dict[str, Any] | None, mem: dict[str, Any] | 
             f", c1 {ratio(t.get(g, 'c1', 'rps'), t.get(k, 'c1', 'rps'))}, CPU µs/req "
             f"{ratio(t.get(g, 'c32', 'cpu_us'), t.get(k, 'c32', 'cpu_us'))}"
         )
+    # uvicorn checks every response header in Python (two regular expressions each), granian
+    # in Rust: the refusals' own headers cost the kit little there (bench/_sendcost.py).
+    for k in ("d-401-granian", "d-429-granian"):
+        if t.na(f"({k}) vs (e-granian)", k, "e-granian"):
+            continue
+        t.lines.append(
+            f"- ({k}) vs (e-granian), the refusal target under granian: req/s c32 "
+            f"{ratio(t.get(k, 'c32', 'rps'), t.get('e-granian', 'c32', 'rps'))}, c1 "
+            f"{ratio(t.get(k, 'c1', 'rps'), t.get('e-granian', 'c1', 'rps'))} (information)"
+        )
     t.head("Features")
     t.ratio(
         "(c-otel) telemetry on: CPU per mint vs (c) off",

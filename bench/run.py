@@ -267,6 +267,7 @@ def run_instructions(args: argparse.Namespace, keys: list[str], command: str) ->
         sys.exit("valgrind not found (Debian: apt-get install valgrind)")
     rows = [r for r in _rows.ROWS if r.key in keys]
     counts: dict[str, dict[str, float]] = {}
+    answers: dict[str, _instructions.Answer] = {}  # this checkout's, per row
     failed = False
     with (
         harness(args.seconds, args.warmup, args.kit_limit, False) as ctx,
@@ -276,15 +277,21 @@ def run_instructions(args: argparse.Namespace, keys: list[str], command: str) ->
         for row in rows:
             for name, code in codes:
                 try:
-                    got = _instructions.per_request(ctx, row, code, str(len(counts)))
+                    got, answer = _instructions.per_request(ctx, row, code, str(len(counts)))
                 except ROW_ERRORS as exc:
                     print(f"({row.key}) {name} failed: {str(exc).splitlines()[0][:200]}")
                     failed = True
                     continue
                 counts.setdefault(row.key, {})[name] = got
+                if code is None:
+                    answers[row.key] = answer
                 print(f"({row.key}) {name}: {got:,.0f} instructions/request", flush=True)
     lines = [f"Instructions per request with `{command}` ({_instructions.env_note()}); "
              f"{versions()}.", "", *_instructions.report(rows, counts, args.against)]  # fmt: skip
+    shares = _instructions.server_share(rows, counts, answers)
+    if shares:
+        lines += ["", "The server's own part (valgrind, uvicorn's `send` replaying each answer):",
+                  "", *shares]  # fmt: skip
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     RESULTS.mkdir(exist_ok=True)
