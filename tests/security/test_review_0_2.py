@@ -336,7 +336,8 @@ async def test_a_hostile_request_id_never_reaches_a_header_a_body_or_a_log_line(
     assert json.loads(body)["requestId"] == rid
     text = stream.text()
     assert f"[{rid}]" in text  # the audit line carries the fresh id
-    assert raw.decode("latin-1") not in text
+    # Looked for around the fresh id: a random hex id may itself contain "abc".
+    assert raw.decode("latin-1") not in text.replace(rid, "")
     assert "\x1b" not in text and "forged" not in text and "X-Injected" not in text
     assert all(line.count("orga_asgi.audit") <= 1 for line in text.splitlines())
 
