@@ -17,8 +17,9 @@ import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
+import anyio
 import httpx
 import pytest
 
@@ -76,6 +77,20 @@ def caller(
     return httpx.AsyncClient(
         transport=transport, base_url=f"{scheme}://testserver", event_hooks=hooks, **kwargs
     )
+
+
+UpstreamRoute = Literal["client-secrets", "ice-config", "calls"]
+
+
+async def upstream_reached(
+    fake: FakeOrga, calls: int, route: UpstreamRoute = "client-secrets"
+) -> None:
+    """Wait until ``fake`` has received ``calls`` calls of ``route`` (it records a call before
+    any delay it injects): a request is then past admission, holding what it holds. A sleep
+    would be a guess that a busy machine can outlast."""
+    with anyio.fail_after(10):
+        while len(fake.calls_to(route)) < calls:  # noqa: ASYNC110 - the fake sets no event
+            await anyio.sleep(0.005)
 
 
 def unavailable(reason: str) -> NoReturn:

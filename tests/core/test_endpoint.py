@@ -10,7 +10,7 @@ import pytest
 
 from orga_asgi import ClientSecrets, Principal
 from orga_asgi.testing import FAKE_API_KEY, FakeOrga
-from tests._support import caller, fake_client, make_endpoint
+from tests._support import caller, fake_client, make_endpoint, upstream_reached
 
 pytestmark = pytest.mark.anyio
 
@@ -297,7 +297,7 @@ async def test_issue_shares_the_routes_admission(fake: FakeOrga) -> None:
     async with caller(endpoint) as client:
         async with anyio.create_task_group() as group:
             group.start_soon(client.get, "/")
-            await anyio.sleep(0.1)
+            await upstream_reached(fake, 1)
             with pytest.raises(TooManyInFlight):
                 await endpoint.issue(Principal(id="carol"))
         await endpoint.issue(Principal(id="carol"))  # the window still had this unit

@@ -25,17 +25,22 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 class Gated(httpx.AsyncBaseTransport):
-    """FakeOrga in-process; while ``gate`` is set, every upstream call waits for it."""
+    """FakeOrga in-process; while ``gate`` is set, every upstream call waits for it (and
+    sets ``entered`` first: a test waits for that, not for a sleep that a busy machine can
+    outlast)."""
 
     def __init__(self) -> None:
         self.inner = httpx.ASGITransport(app=FakeOrga())
         self.gate: anyio.Event | None = None
+        self.entered: anyio.Event | None = None
         self.broken = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.broken:
             raise RuntimeError("a transport bug")
         if self.gate is not None:
+            if self.entered is not None:
+                self.entered.set()
             await self.gate.wait()
         return await self.inner.handle_async_request(request)
 
@@ -67,7 +72,7 @@ async def post(app: OrgaClientSecrets) -> tuple[int, str]:
 
 
 async def assert_exactly_one_slot(app: OrgaClientSecrets, upstream: Gated) -> None:
-    upstream.gate = anyio.Event()
+    upstream.gate, upstream.entered = anyio.Event(), anyio.Event()
     results: list[tuple[int, str]] = []
 
     async def hold() -> None:
@@ -75,7 +80,8 @@ async def assert_exactly_one_slot(app: OrgaClientSecrets, upstream: Gated) -> No
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(hold)
-        await anyio.sleep(0.05)  # the holder has the slot, waiting upstream
+        with anyio.fail_after(10):
+            await upstream.entered.wait()  # the holder has the slot, waiting upstream
         assert await post(app) == (503, "busy")  # not a second slot
         upstream.gate.set()
     upstream.gate = None
@@ -86,10 +92,11 @@ async def assert_exactly_one_slot(app: OrgaClientSecrets, upstream: Gated) -> No
 async def test_a_waiter_cancelled_in_the_queue_gives_nothing_back() -> None:
     upstream = Gated()
     app = endpoint(upstream)
-    upstream.gate = anyio.Event()
+    upstream.gate, upstream.entered = anyio.Event(), anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(post, app)
-        await anyio.sleep(0.05)
+        with anyio.fail_after(10):
+            await upstream.entered.wait()  # the first request holds the slot
         with anyio.move_on_after(0.05):
             await post(app)  # cancelled while it waits for the slot
         upstream.gate.set()

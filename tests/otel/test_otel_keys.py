@@ -169,10 +169,10 @@ async def test_a_sealed_relay_call_records_no_handle_token_or_prompt(
     assert_nothing_secret(telemetry, handle, PROMPT, *fake.issued_secrets())
 
 
-async def test_handles_that_expire_unredeemed_are_counted(
-    fake: FakeOrga, telemetry: Telemetry
-) -> None:
-    fake.ttl = 1  # the handle lives as long as its token
+async def test_handles_that_expire_unredeemed_are_counted(telemetry: Telemetry) -> None:
+    # The handle lives as long as its token (ttl 1). The fake's own clock stands still: its
+    # tokens' whole-second exp would otherwise end within a mint now and then.
+    fake = FakeOrga(ttl=1, clock=lambda: 1_700_000_000.0)
     app, _ = sealed_app(fake, observers=[telemetry.observer])
     async with caller(app) as client:
         redeemed = await mint(client)

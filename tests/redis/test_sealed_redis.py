@@ -175,11 +175,11 @@ async def test_a_dump_holds_no_usable_handle_token_or_prompt(
 
 
 @pytest.mark.anyio
-async def test_expired_handles_fail_and_are_counted_once(
-    fake: FakeOrga, private_redis: RedisServer
-) -> None:
+async def test_expired_handles_fail_and_are_counted_once(private_redis: RedisServer) -> None:
     url = _own_db(private_redis, 4)
-    fake.ttl = 1
+    # The fake's own clock stands still: its tokens' whole-second exp would otherwise end
+    # within a mint now and then; what must run out here is the handles' ttl.
+    fake = FakeOrga(ttl=1, clock=lambda: 1_700_000_000.0)
     first, second = Expired(), Expired()
     app_a, endpoint_a = sealed_app(fake, storage_uri=url, observers=[first])
     app_b, endpoint_b = sealed_app(fake, storage_uri=url, observers=[second])

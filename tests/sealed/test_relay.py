@@ -134,8 +134,10 @@ async def test_concurrent_redemptions_of_one_handle_start_one_session(fake: Fake
     assert len(fake.calls_to("calls")) == 1
 
 
-async def test_an_expired_handle_is_refused_and_counted(fake: FakeOrga) -> None:
-    fake.ttl = 1  # the handle lives as long as its token
+async def test_an_expired_handle_is_refused_and_counted() -> None:
+    # The handle lives as long as its token (ttl 1). The fake's own clock stands still: its
+    # tokens' whole-second exp would otherwise end within the mint now and then.
+    fake = FakeOrga(ttl=1, clock=lambda: 1_700_000_000.0)
     recorder = Recorder()
     app, _ = sealed_app(fake, observers=[recorder])
     async with caller(app) as client:

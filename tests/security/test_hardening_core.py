@@ -20,7 +20,7 @@ import pytest
 from orga_asgi import Principal, allow_anonymous
 from orga_asgi._request_id import request_id_var
 from orga_asgi.testing import FakeOrga
-from tests._support import caller, make_endpoint
+from tests._support import caller, make_endpoint, upstream_reached
 
 pytestmark = pytest.mark.anyio
 CAP = 1024
@@ -210,13 +210,14 @@ async def test_the_principal_stays_on_the_audit_line_of_later_refusals(
             fake.clear_faults()
             fake.fail("client-secrets", delay=0.3)
             results: list[int] = []
+            before = len(fake.calls_to("client-secrets"))
 
             async def ask() -> None:
                 results.append((await client.get("/")).status_code)
 
             async with anyio.create_task_group() as group:
                 group.start_soon(ask)
-                await anyio.sleep(0.1)
+                await upstream_reached(fake, before + 1)
                 group.start_soon(ask)  # 429 too_many_in_flight while the first is minting
             limited = await client.get("/")  # 429 rate_limited: the window is spent
     assert upstream.status_code == 502
@@ -296,7 +297,7 @@ async def test_too_many_in_flight_does_not_spend_the_window(fake: FakeOrga) -> N
 
         async with anyio.create_task_group() as group:
             group.start_soon(ask)
-            await anyio.sleep(0.1)
+            await upstream_reached(fake, 1)
             group.start_soon(ask)
         after = await client.get("/")
     assert sorted(results) == [(200, ""), (429, "too_many_in_flight")]

@@ -200,16 +200,20 @@ async def test_within_leeway_is_accepted(fake: FakeOrga, idp: IdP, http: httpx.A
 # refused tokens ----------------------------------------------------------------------
 
 
-def _now() -> int:
-    return int(time.time())
+class _FromNow(int):
+    """A claim's time as seconds from when the test signs it, not from collection (a time
+    fixed at collection ages while the suite runs: "600 s ahead" is valid 570 s later)."""
+
+    def __repr__(self) -> str:
+        return f"now{int(self):+d}"
 
 
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"exp": _now() - 120},  # expired, beyond the 30 s leeway
-        {"nbf": _now() + 600},  # not yet valid
-        {"iat": _now() + 600},  # issued in the future
+        {"exp": _FromNow(-120)},  # expired, beyond the 30 s leeway
+        {"nbf": _FromNow(600)},  # not yet valid
+        {"iat": _FromNow(600)},  # issued in the future
         {"aud": "other-app"},
         {"aud": ["other-app", "third-app"]},
         {"aud": None},  # missing while an audience is configured
@@ -225,6 +229,8 @@ def _now() -> int:
 async def test_invalid_claims_are_401(
     fake: FakeOrga, http: httpx.AsyncClient, overrides: dict[str, Any]
 ) -> None:
+    now = int(time.time())
+    overrides = {k: now + v if isinstance(v, _FromNow) else v for k, v in overrides.items()}
     auth = Auth(http)
     assert await call(fake, auth, sign(_RSA, **overrides)) == [401]
     assert auth.seen == [None]

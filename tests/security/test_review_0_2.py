@@ -243,9 +243,10 @@ async def test_a_remembered_refusal_never_outlasts_the_stores(
         with pytest.raises(RateLimitExceeded):
             await one.check_principal("carol")
         assert one._principal is not None
+        now = time.monotonic()  # before the cache's own clock read: never a later deadline
         remembered = one._principal.denied.refused("carol")
         assert remembered is not None
-        local_deadline = time.monotonic() + remembered[0]
+        local_deadline = now + remembered[0]
         allowed_at = None
         for _ in range(200):  # about 5 s at most
             other = shared_gate(redis_url, prefix, strategy=strategy, rate_limits=("2/2 seconds",))
