@@ -231,6 +231,19 @@ async def test_expired_token_is_rejected():
         assert (await ice(client, token)).status_code == 401
 
 
+async def test_a_token_expires_at_its_whole_second_exp():
+    # docs/testing.md: exp is int(now) + ttl, as a JWT reader sees it (a ttl=1 token minted
+    # late in a second lives a tenth of one); a clock that stands still keeps it alive.
+    clock = FakeClock(1_700_000_000.9)
+    fake = FakeOrga(clock=clock, ttl=1)
+    async with client_for(fake) as client:
+        token = await mint(client)
+        clock.now = 1_700_000_000.99
+        assert (await ice(client, token)).status_code == 200
+        clock.now = 1_700_000_001.0  # 0.1 s after the mint: the exp second has come
+        assert (await ice(client, token)).status_code == 401
+
+
 async def test_ttl_none_tokens_still_expire():
     clock = FakeClock()
     fake = FakeOrga(clock=clock, ttl=None)
