@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.client
-import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -34,11 +33,11 @@ import _common as common
 from _procs import request
 from _rows import Row
 from _runrow import Ctx
+from _sendcost import COLLECTED
 from _servers import start_app
 
 SHORT, LONG = 100, 600
 Answer = dict[str, Any]
-_COLLECTED = re.compile(rb"Collected : (\d+)")
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -92,7 +91,7 @@ def _count(ctx: Ctx, row: Row, code: Path | None, n: int, tag: str) -> tuple[int
     finally:
         ctx.procs.stop(server, grace=120.0)  # valgrind writes its totals on the way out
     log = (ctx.tmp / f"{row.key}.log").read_bytes()
-    found = _COLLECTED.findall(log)
+    found = COLLECTED.findall(log)
     if not found:
         raise RuntimeError(f"({row.key}) valgrind printed no total: {log[-300:]!r}")
     return int(found[-1]), answer

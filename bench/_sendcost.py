@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 _SCRIPT = Path(__file__).resolve().parent / "apps" / "uvicorn_send.py"
-_COLLECTED = re.compile(rb"Collected : (\d+)")
+COLLECTED = re.compile(rb"Collected : (\d+)")  # valgrind's total, for _instructions.py too
 SHORT, LONG = 1000, 6000
 TIMED = 10_000  # answers per timed round
 
@@ -34,7 +34,7 @@ def _total(n: int, answer: dict[str, Any]) -> int:
              sys.executable, str(_SCRIPT), str(n)],
             input=json.dumps(answer).encode(), capture_output=True, timeout=600, check=False,
         )  # fmt: skip
-    found = _COLLECTED.findall(done.stderr)
+    found = COLLECTED.findall(done.stderr)
     if done.returncode or not found:
         raise RuntimeError(f"uvicorn_send.py under valgrind: {done.stderr[-300:]!r}")
     return int(found[-1])
@@ -64,4 +64,4 @@ def describe(answer: dict[str, Any]) -> str:
     return f"{len(headers)} headers, {size} bytes"
 
 
-__all__ = ["describe", "per_answer", "timed"]
+__all__ = ["COLLECTED", "describe", "per_answer", "timed"]

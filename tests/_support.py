@@ -17,14 +17,14 @@ import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 import anyio
 import httpx
 import pytest
 
 from orga_asgi import OrgaClientSecrets, allow_anonymous
-from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, sandbox_client
+from orga_asgi.testing import FAKE_API_KEY, FAKE_BASE_URL, FakeOrga, FaultRoute, sandbox_client
 
 CALLER = ("203.0.113.7", 40000)  # a documentation address: not loopback, not trusted
 seen_responses: list[httpx.Response] = []  # read by the leak guard in conftest.py
@@ -79,11 +79,8 @@ def caller(
     )
 
 
-UpstreamRoute = Literal["client-secrets", "ice-config", "calls"]
-
-
 async def upstream_reached(
-    fake: FakeOrga, calls: int, route: UpstreamRoute = "client-secrets"
+    fake: FakeOrga, calls: int, route: FaultRoute = "client-secrets"
 ) -> None:
     """Wait until ``fake`` has received ``calls`` calls of ``route`` (it records a call before
     any delay it injects): a request is then past admission, holding what it holds. A sleep
